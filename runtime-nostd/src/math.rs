@@ -1,0 +1,245 @@
+//! Scalar arithmetic shared by the forward pass, the exporter and the tests.
+
+/// `2^e` as an f32, exact for `-126 <= e <= 127` (the parser keeps exponents in that range).
+#[inline(always)]
+pub fn pow2(e: i32) -> f32 {
+    f32::from_bits(((e.clamp(-126, 127) + 127) as u32) << 23)
+}
+
+/// `clamp(round_half_to_even(v), -128, 127)`: ONNX `QuantizeLinear` to int8 of an already scaled
+/// value. NaN maps to 0.
+#[inline(always)]
+pub fn quantize_i8(v: f32) -> i8 {
+    // 1.5 · 2^23: adding and subtracting it rounds to an integer with the current (IEEE default,
+    // ties-to-even) rounding mode for |v| <= 2^22; the clamp keeps |v| small.
+    const MAGIC: f32 = 12_582_912.0;
+    let c = v.clamp(-128.0, 127.0);
+    if c.is_nan() {
+        return 0;
+    }
+    ((c + MAGIC) - MAGIC) as i8
+}
+
+/// `e^x` in f32, relative error below 2e-7 on the range used by [`pixel_from_preactivation`]
+/// (`|x| <= 88`). Pure f32 arithmetic, so host and Cortex-M give identical results.
+pub fn exp(x: f32) -> f32 {
+    if x > 88.0 {
+        return f32::INFINITY;
+    }
+    if x < -87.0 {
+        return 0.0;
+    }
+    const LOG2E: f32 = core::f32::consts::LOG2_E;
+    // ln 2 split so that n · LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let n = quantize_n(x * LOG2E);
+    let nf = n as f32;
+    let r = (x - nf * LN2_HI) - nf * LN2_LO;
+    // Taylor to degree 7 on |r| <= 0.35: truncation error < 2e-8.
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    p * pow2(n)
+}
+
+fn quantize_n(v: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0;
+    ((v + MAGIC) - MAGIC) as i32
+}
+
+/// `tanh(x)` in f32 (absolute error about 1e-7), from [`exp`].
+pub fn tanh(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    if x < 0.0 { -t } else { t }
+}
+
+/// Natural logarithm of a positive finite `x` (relative error about 1e-7; 0 or negative gives
+/// `-inf`). Pure f32 arithmetic: identical on every IEEE-754 target.
+pub fn ln(x: f32) -> f32 {
+    if x <= 0.0 || x.is_nan() {
+        return f32::NEG_INFINITY;
+    }
+    let mut bits = x.to_bits();
+    let mut k = 0i32;
+    if bits < 0x0080_0000 {
+        // Subnormal: scale into the normal range.
+        bits = (x * 16_777_216.0).to_bits();
+        k -= 24;
+    }
+    k += ((bits >> 23) as i32) - 127;
+    // Mantissa m in [1, 2), then moved to [sqrt(1/2), sqrt(2)).
+    let mut m = f32::from_bits((bits & 0x007F_FFFF) | 0x3F80_0000);
+    if m > core::f32::consts::SQRT_2 {
+        m *= 0.5;
+        k += 1;
+    }
+    // ln(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series =
+        2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 / 9.0))));
+    series + k as f32 * core::f32::consts::LN_2
+}
+
+/// Square root of a non-negative finite `x` (bit estimate refined by Newton steps; correct to
+/// within an ulp or two). Negative input gives 0.
+pub fn sqrt(x: f32) -> f32 {
+    if x <= 0.0 || x.is_nan() {
+        return 0.0;
+    }
+    if x.is_infinite() {
+        return x;
+    }
+    let mut y = f32::from_bits((x.to_bits() >> 1) + 0x1FC0_0000);
+    for _ in 0..4 {
+        y = 0.5 * (y + x / y);
+    }
+    y
+}
+
+/// `(sin, cos)` of the angle `2π · t` for `t` in turns (any finite `t`; absolute error about 1e-7).
+pub fn sin_cos_turns(t: f32) -> (f32, f32) {
+    let t = t - floor(t); // [0, 1)
+    let q4 = t * 4.0;
+    let q = floor(q4);
+    let phi = (q4 - q) * core::f32::consts::FRAC_PI_2; // [0, π/2)
+    let p2 = phi * phi;
+    let s = phi
+        * (1.0
+            - p2 / 6.0
+                * (1.0 - p2 / 20.0 * (1.0 - p2 / 42.0 * (1.0 - p2 / 72.0 * (1.0 - p2 / 110.0)))));
+    let c = 1.0
+        - p2 / 2.0
+            * (1.0
+                - p2 / 12.0
+                    * (1.0
+                        - p2 / 30.0 * (1.0 - p2 / 56.0 * (1.0 - p2 / 90.0 * (1.0 - p2 / 132.0)))));
+    match q as i32 & 3 {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+fn floor(x: f32) -> f32 {
+    if x.abs() >= 8_388_608.0 {
+        return x;
+    }
+    let i = x as i32 as f32;
+    if i > x { i - 1.0 } else { i }
+}
+
+/// The image convention: a value `t` in `[-1, 1]` becomes the pixel `round((t + 1) / 2 · 255)`
+/// (halves round up), clamped to `0..=255`. 0 is background, 255 ink.
+#[inline]
+pub fn pixel_from_unit(t: f32) -> u8 {
+    let p = (t + 1.0) * 127.5 + 0.5;
+    // `as` saturates (and maps NaN to 0).
+    p as u8
+}
+
+/// The last layer's output: [`pixel_from_unit`]`(tanh(v))` for a pre-activation value `v`,
+/// computed as `255 / (1 + e^(-2v))` (the same number, one exp).
+#[inline]
+pub fn pixel_from_preactivation(v: f32) -> u8 {
+    let p = 255.0 / (1.0 + exp(-2.0 * v)) + 0.5;
+    p as u8
+}
+
+/// Maps a pixel to one of 16 grey levels (`0..=15`, evenly: `round(v · 15 / 255)`), for 4-bit
+/// displays such as the SSD0323 OLED.
+#[inline]
+pub fn gray4(v: u8) -> u8 {
+    ((v as u16 * 15 + 127) / 255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_half_to_even_and_saturates() {
+        assert_eq!(quantize_i8(0.5), 0);
+        assert_eq!(quantize_i8(1.5), 2);
+        assert_eq!(quantize_i8(2.5), 2);
+        assert_eq!(quantize_i8(-0.5), 0);
+        assert_eq!(quantize_i8(-1.5), -2);
+        assert_eq!(quantize_i8(-2.5), -2);
+        assert_eq!(quantize_i8(126.6), 127);
+        assert_eq!(quantize_i8(1e30), 127);
+        assert_eq!(quantize_i8(-1e30), -128);
+        assert_eq!(quantize_i8(f32::NAN), 0);
+    }
+
+    #[test]
+    fn pow2_is_exact() {
+        assert_eq!(pow2(0), 1.0);
+        assert_eq!(pow2(-3), 0.125);
+        assert_eq!(pow2(10), 1024.0);
+    }
+
+    #[test]
+    fn exp_and_tanh_are_accurate() {
+        let mut x = -20.0f32;
+        while x < 20.0 {
+            let e = exp(x) as f64;
+            let want = (x as f64).exp();
+            assert!(
+                ((e - want) / want).abs() < 5e-7,
+                "exp({x}) = {e}, want {want}"
+            );
+            let t = tanh(x) as f64;
+            assert!((t - (x as f64).tanh()).abs() < 3e-7, "tanh({x})");
+            x += 0.01;
+        }
+    }
+
+    #[test]
+    fn ln_sqrt_sincos_are_accurate() {
+        let mut x = 1e-7f32;
+        while x < 1e4 {
+            let l = ln(x) as f64;
+            assert!(
+                (l - (x as f64).ln()).abs() < 2e-6 * (x as f64).ln().abs().max(1.0),
+                "ln({x})"
+            );
+            let r = sqrt(x) as f64;
+            assert!(((r - (x as f64).sqrt()) / r).abs() < 3e-7, "sqrt({x})");
+            x *= 1.37;
+        }
+        assert_eq!(ln(1.0), 0.0);
+        for i in -1000..1000 {
+            let t = i as f32 / 397.0;
+            let (s, c) = sin_cos_turns(t);
+            let a = std::f64::consts::TAU * t as f64;
+            assert!((s as f64 - a.sin()).abs() < 5e-7, "sin {t}");
+            assert!((c as f64 - a.cos()).abs() < 5e-7, "cos {t}");
+        }
+    }
+
+    #[test]
+    fn pixels() {
+        assert_eq!(pixel_from_unit(-1.0), 0);
+        assert_eq!(pixel_from_unit(1.0), 255);
+        assert_eq!(pixel_from_unit(0.0), 128);
+        assert_eq!(pixel_from_preactivation(-50.0), 0);
+        assert_eq!(pixel_from_preactivation(50.0), 255);
+        assert_eq!(pixel_from_preactivation(0.0), 128);
+        for i in -400..400 {
+            let v = i as f32 / 100.0;
+            let a = pixel_from_preactivation(v) as i32;
+            let b = pixel_from_unit(tanh(v)) as i32;
+            assert!((a - b).abs() <= 1);
+        }
+        assert_eq!(gray4(0), 0);
+        assert_eq!(gray4(255), 15);
+        assert_eq!(gray4(128), 8);
+    }
+}

@@ -1,0 +1,71 @@
+//! Scratch memory for the forward pass, sized at compile time.
+
+pub use crate::model::scratch_bytes;
+
+/// Working memory for [`crate::Model::generate`]: two int8 activation slots, `N` bytes in all.
+/// Put it in a `static` (or on the stack if it is small); nothing else is allocated.
+#[derive(Clone, Debug)]
+pub struct Scratch<const N: usize> {
+    buf: [i8; N],
+}
+
+impl<const N: usize> Scratch<N> {
+    /// A zeroed scratch buffer (usable in a `static` initializer).
+    pub const fn new() -> Self {
+        Self { buf: [0; N] }
+    }
+
+    /// Its size in bytes, `N`.
+    pub const fn len(&self) -> usize {
+        N
+    }
+
+    /// Whether `N == 0`.
+    pub const fn is_empty(&self) -> bool {
+        N == 0
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [i8] {
+        &mut self.buf
+    }
+}
+
+impl<const N: usize> Default for Scratch<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Scratch bytes of the `tiny` preset (z = 64; activations 64 → 1568 → 3136 → image).
+pub const TINY_SCRATCH: usize = scratch_bytes(&[64, 32 * 7 * 7, 16 * 14 * 14]);
+/// Scratch bytes of the `dcgan` preset (z = 100; activations 100 → 12544 → 25088 → image).
+pub const DCGAN_SCRATCH: usize = scratch_bytes(&[100, 256 * 7 * 7, 128 * 14 * 14]);
+/// Scratch bytes of the `mlp` preset (z = 100; activations 100 → 256 → 512 → 1024 → image).
+pub const MLP_SCRATCH: usize = scratch_bytes(&[100, 256, 512, 1024]);
+/// The largest of the preset scratch sizes: a `Scratch<MAX_PRESET_SCRATCH>` runs any preset.
+pub const MAX_PRESET_SCRATCH: usize =
+    const_max(const_max(TINY_SCRATCH, DCGAN_SCRATCH), MLP_SCRATCH);
+
+const fn const_max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// Scratch for the `tiny` preset (conditional or not: the label costs no activation memory).
+pub type TinyScratch = Scratch<TINY_SCRATCH>;
+/// Scratch for the `dcgan` preset.
+pub type DcganScratch = Scratch<DCGAN_SCRATCH>;
+/// Scratch for the `mlp` preset.
+pub type MlpScratch = Scratch<MLP_SCRATCH>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_scratch_sizes() {
+        assert_eq!(TINY_SCRATCH, 3136 + 1568);
+        assert_eq!(DCGAN_SCRATCH, 25088 + 12544);
+        assert_eq!(MLP_SCRATCH, 512 + 1024);
+        assert_eq!(MAX_PRESET_SCRATCH, DCGAN_SCRATCH);
+    }
+}

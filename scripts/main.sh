@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job with sensible defaults: train `tiny` with WGAN-GP, write samples, export the generator.
+# Extra arguments go to `tinygan train` (e.g. --iters 500 --device cpu --run runs/quick).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$repo_root"
+exec cargo run --release --bin tinygan -- train "$@"

@@ -1,0 +1,367 @@
+//! The `tinygan` command line: `train`, `sample`, `export`, `bench`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use rand::{Rng, SeedableRng};
+
+use crate::data::{self, Split};
+use crate::device::{self, DeviceChoice};
+use crate::model::Preset;
+use crate::objective::{Loss, OptimizerKind};
+use crate::report;
+use crate::run::{self, RunOptions};
+use crate::train::{Dataset, TrainConfig, TrainData, Trainer, generate};
+
+/// Train GANs on handwritten digits and put the generator on a microcontroller.
+#[derive(Parser, Debug)]
+#[command(name = "tinygan", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a GAN (or continue one with --resume); writes a run directory.
+    Train(TrainArgs),
+    /// Draw samples from a trained run into an IDX3 ubyte file or a PNG grid.
+    Sample(SampleArgs),
+    /// Export a run's generator: ONNX (fp32, int8 QDQ), the runtime blob, a fidelity report.
+    Export(ExportArgs),
+    /// Measure training speed: prints `generator_iters_per_s X` as its last line.
+    Bench(BenchArgs),
+}
+
+/// Where to compute.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Compute device: auto = a hardware GPU through wgpu if present, else the CPU backend.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+/// Model and objective (shared by `train` and `bench`).
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model preset.
+    #[arg(long, value_enum, default_value_t = Preset::Tiny)]
+    pub preset: Preset,
+    /// Objective.
+    #[arg(long, value_enum, default_value_t = Loss::WganGp)]
+    pub loss: Loss,
+    /// Condition G and D on the digit class.
+    #[arg(long)]
+    pub conditional: bool,
+    /// Spectral normalisation in the critic (for `wgan` it replaces weight clipping).
+    #[arg(long)]
+    pub spectral_norm: bool,
+    /// Critic steps per generator step [default: 5 for the WGAN family, else 1].
+    #[arg(long)]
+    pub n_critic: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Optimiser [default: rmsprop for wgan, else adam].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 5e-5 wgan, 1e-4 penalties, 2e-4 gan/ns-gan].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Adam β1 [default: 0.5].
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Adam β2 [default: 0.9 for penalties, 0.999 for gan/ns-gan].
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// Penalty weight λ.
+    #[arg(long, default_value_t = 10.0)]
+    pub lambda: f64,
+    /// Weight-clipping bound c (wgan).
+    #[arg(long, default_value_t = 0.01)]
+    pub clip: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ModelArgs {
+    /// The training config these arguments describe.
+    pub fn config(&self, dataset: Dataset) -> TrainConfig {
+        let mut optim = self.loss.default_optim();
+        if let Some(k) = self.optimizer {
+            optim.kind = k;
+            if k == OptimizerKind::Adam && optim.beta2 == 0.0 {
+                (optim.beta1, optim.beta2) = (0.5, 0.9);
+            }
+        }
+        if let Some(lr) = self.lr {
+            optim.lr = lr;
+        }
+        if let Some(b) = self.beta1 {
+            optim.beta1 = b;
+        }
+        if let Some(b) = self.beta2 {
+            optim.beta2 = b;
+        }
+        TrainConfig::new(
+            self.preset,
+            self.loss,
+            self.n_critic.unwrap_or(self.loss.default_n_critic()),
+            optim,
+        )
+        .with_dataset(dataset)
+        .with_conditional(self.conditional)
+        .with_spectral_norm(self.spectral_norm)
+        .with_batch(self.batch)
+        .with_lambda(self.lambda)
+        .with_clip(self.clip)
+        .with_seed(self.seed)
+    }
+}
+
+/// `tinygan train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Training data.
+    #[arg(long, value_enum, default_value_t = Dataset::Mnist)]
+    dataset: Dataset,
+    /// MNIST directory [default: $TINYGAN_DATA, else ./data/mnist]; downloaded if missing.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Generator iterations.
+    #[arg(long, default_value_t = 5000)]
+    iters: u64,
+    /// Run directory [default: runs/<preset>-<loss>].
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Continue the run in --run from its checkpoint (its saved config is used; --iters extends it).
+    #[arg(long)]
+    resume: bool,
+    /// Sample grid every N iterations.
+    #[arg(long, default_value_t = 250)]
+    sample_every: u64,
+    /// Checkpoint every N iterations.
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Do not export the generator at the end.
+    #[arg(long)]
+    no_export: bool,
+}
+
+/// `tinygan sample`.
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// Run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Number of digits.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Output: `*.png` for a grid, anything else (e.g. `*.idx`) for an IDX3 ubyte file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Digit class (conditional models only).
+    #[arg(long)]
+    class: Option<u8>,
+    /// Noise seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// `tinygan export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Output directory [default: RUN/export].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// `tinygan bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Timed generator iterations (after 2 warm-up iterations).
+    #[arg(long, default_value_t = 20)]
+    iters: u64,
+}
+
+/// Runs the CLI.
+pub fn main_with(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(a) => train(a),
+        Command::Sample(a) => sample(a),
+        Command::Export(a) => export_run(&a.run, a.out.as_deref()),
+        Command::Bench(a) => bench(a),
+    }
+}
+
+fn load_data(dataset: Dataset, dir: Option<&Path>) -> anyhow::Result<TrainData> {
+    Ok(match dataset {
+        Dataset::Gaussians8 => TrainData::Gaussians8,
+        Dataset::Mnist => {
+            let dir = data::resolve_data_dir(dir);
+            data::ensure_mnist(&dir)?;
+            let m = data::load_mnist(&dir, Split::Train)?;
+            TrainData::Images { images: m.images, labels: m.labels }
+        }
+    })
+}
+
+fn train(a: TrainArgs) -> anyhow::Result<()> {
+    let chosen = device::choose(a.device.device)?;
+    let run_dir = a.run.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", a.model.preset.name(), a.model.loss.name()))
+    });
+    let opts = RunOptions { stop_after: None, quiet: false, iters_override: None };
+    let summary = if a.resume {
+        let cfg = run::read_config(&run_dir)?;
+        let data = load_data(cfg.dataset, a.data.as_deref())?;
+        eprintln!("resuming {} on {}", run_dir.display(), chosen.description);
+        let opts = RunOptions { iters_override: Some(a.iters.max(cfg.iters)), ..opts };
+        run::resume(&run_dir, &chosen.device, data, &opts)?
+    } else {
+        let dataset = if a.model.preset == Preset::Toy { Dataset::Gaussians8 } else { a.dataset };
+        let cfg = a
+            .model
+            .config(dataset)
+            .with_iters(a.iters)
+            .with_sample_every(a.sample_every)
+            .with_checkpoint_every(a.checkpoint_every);
+        cfg.validate()?;
+        let data = load_data(cfg.dataset, a.data.as_deref())?;
+        eprintln!(
+            "training {} / {} on {} → {}",
+            cfg.preset.name(),
+            cfg.loss.name(),
+            chosen.description,
+            run_dir.display()
+        );
+        run::start(cfg, &run_dir, &chosen.device, data, &opts)?
+    };
+    eprintln!(
+        "{} at iteration {} ({:.2} it/s); samples in {}",
+        if summary.finished { "finished" } else { "stopped (checkpoint written)" },
+        summary.iteration,
+        summary.iters_per_s,
+        run_dir.join("samples").display()
+    );
+    let cfg = run::read_config(&run_dir)?;
+    if summary.finished && !a.no_export && cfg.preset.is_image() {
+        export_run(&run_dir, None)?;
+    }
+    Ok(())
+}
+
+fn sample(a: SampleArgs) -> anyhow::Result<()> {
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let chosen = device::choose(a.device.device)?;
+    let (generator, cfg, _) = Trainer::load_generator(&run::checkpoint_path(&a.run), &chosen.device)?;
+    if !cfg.preset.is_image() {
+        bail!("sample writes digits; {} is a {} run", a.run.display(), cfg.preset.name());
+    }
+    let labels: Option<Vec<u8>> = match (a.class, cfg.conditional) {
+        (Some(c), true) if c <= 9 => Some(vec![c; a.n]),
+        (Some(c), true) => bail!("--class must be 0..=9, got {c}"),
+        (Some(_), false) => bail!("--class needs a conditional model; {} is not", a.run.display()),
+        (None, true) => Some((0..a.n).map(|i| (i % 10) as u8).collect()),
+        (None, false) => None,
+    };
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(a.seed);
+    let z: Vec<f32> =
+        (0..a.n * cfg.preset.z_dim()).map(|_| rng.sample(rand_distr::StandardNormal)).collect();
+    let mut images = Vec::with_capacity(a.n * 784);
+    for chunk in 0..a.n.div_ceil(256) {
+        let lo = chunk * 256;
+        let hi = (lo + 256).min(a.n);
+        let zd = cfg.preset.z_dim();
+        let l = labels.as_ref().map(|l| &l[lo..hi]);
+        images.extend(generate(&generator, &z[lo * zd..hi * zd], l, &chosen.device));
+    }
+    let is_png = a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png {
+        report::save_grid_png(&a.out, &images, a.n, 8.min(a.n))?;
+    } else {
+        let u8s: Vec<u8> = images.iter().map(|&v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8).collect();
+        data::write_idx_images(&a.out, &u8s, a.n)
+            .with_context(|| format!("cannot write {}", a.out.display()))?;
+    }
+    eprintln!("wrote {} digits to {}", a.n, a.out.display());
+    Ok(())
+}
+
+/// Exports the generator of the run in `run_dir` into `out` (default `RUN/export`).
+pub fn export_run(run_dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+    let device = burn::prelude::Device::flex();
+    let ck = run::checkpoint_path(run_dir);
+    let (generator, cfg, iteration) = Trainer::load_generator(&ck, &device)?;
+    if !cfg.preset.is_image() {
+        bail!("export needs an image preset; {} is {}", run_dir.display(), cfg.preset.name());
+    }
+    let spec = crate::to_spec::generator_spec(&generator, cfg.preset.name(), cfg.loss.name(), iteration);
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| run_dir.join("export"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let report = export::export_all(&spec, &out, &export::ExportOptions::default())?;
+    println!("{report}");
+    eprintln!("exported to {}", out.display());
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    if a.iters == 0 {
+        bail!("--iters must be at least 1");
+    }
+    let chosen = device::choose(a.device.device)?;
+    let dataset = if a.model.preset == Preset::Toy { Dataset::Gaussians8 } else { Dataset::Mnist };
+    let cfg = a.model.config(dataset);
+    // Timing does not depend on pixel values: synthetic digits keep the benchmark free of files.
+    let data = match dataset {
+        Dataset::Gaussians8 => TrainData::Gaussians8,
+        Dataset::Mnist => {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+            let n = 1024;
+            TrainData::Images {
+                images: (0..n * 784).map(|_| rng.random()).collect(),
+                labels: (0..n).map(|_| rng.random_range(0..10)).collect(),
+            }
+        }
+    };
+    println!(
+        "bench: preset {} loss {} batch {} n_critic {} on {}",
+        cfg.preset.name(),
+        cfg.loss.name(),
+        cfg.batch,
+        cfg.n_critic,
+        chosen.description
+    );
+    let mut t = Trainer::new(cfg, &chosen.device, data)?;
+    for _ in 0..2 {
+        t.step()?;
+    }
+    let start = Instant::now();
+    for _ in 0..a.iters {
+        t.step()?;
+    }
+    let dt = start.elapsed().as_secs_f64();
+    println!("seconds {dt:.3} for {} generator iterations", a.iters);
+    println!("generator_iters_per_s {:.3}", a.iters as f64 / dt);
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! The `tinygan` binary: bad input gets one clear message and a non-zero exit, never a panic; the
+//! happy path writes what it promises.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tinygan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinygan"))
+        .args(args)
+        .env_remove("TINYGAN_DATA")
+        .output()
+        .expect("run tinygan")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_clean_failure(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(
+        err.contains(needle),
+        "message should mention {needle:?}: {err}"
+    );
+}
+
+#[test]
+fn wrong_arguments_are_rejected_with_a_message() {
+    assert_clean_failure(
+        &tinygan(&["train", "--preset", "huge"]),
+        "invalid value 'huge'",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--loss", "hinge"]),
+        "invalid value 'hinge'",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--batch", "1", "--run", "/nonexistent/x"]),
+        "--batch must be at least 2",
+    );
+    assert_clean_failure(
+        &tinygan(&["bench", "--iters", "0"]),
+        "--iters must be at least 1",
+    );
+    assert_clean_failure(&tinygan(&["frobnicate"]), "unrecognized subcommand");
+}
+
+#[test]
+fn missing_mnist_offline_says_where_to_put_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("mnist");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = tinygan(&[
+        "train",
+        "--data",
+        empty.to_str().unwrap(),
+        "--run",
+        dir.path().join("run").to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "train-images-idx3-ubyte.gz");
+    assert!(stderr(&o).contains(empty.to_str().unwrap()));
+}
+
+#[test]
+fn corrupt_or_missing_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let o = tinygan(&[
+        "sample",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        "x.idx",
+        "--device",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "cannot read checkpoint");
+    std::fs::write(
+        run.join("checkpoint.tgc"),
+        b"TGCKPT\0\x01garbage that is long enough to be checked",
+    )
+    .unwrap();
+    let o = tinygan(&[
+        "sample",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        "x.idx",
+        "--device",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "corrupt");
+    let o = tinygan(&["export", "--run", run.to_str().unwrap()]);
+    assert_clean_failure(&o, "corrupt");
+    let o = tinygan(&[
+        "train",
+        "--resume",
+        "--run",
+        run.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "config.json");
+}
+
+fn idx_header(p: &Path) -> [u32; 4] {
+    let b = std::fs::read(p).unwrap();
+    let w = |i: usize| u32::from_be_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
+    [w(0), w(1), w(2), w(3)]
+}
+
+/// Train two iterations on the real MNIST files (TINYGAN_DATA or ../shared/mnist), then sample
+/// IDX and PNG, then export.
+#[test]
+fn train_sample_export_end_to_end() {
+    let data = std::env::var("TINYGAN_DATA")
+        .unwrap_or_else(|_| format!("{}/../../shared/mnist", env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
+        "MNIST not found at {data}: set TINYGAN_DATA"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tinygan"))
+        .args([
+            "train",
+            "--preset",
+            "tiny",
+            "--loss",
+            "ns-gan",
+            "--conditional",
+            "--iters",
+            "2",
+            "--batch",
+            "16",
+        ])
+        .args([
+            "--sample-every",
+            "1",
+            "--device",
+            "cpu",
+            "--data",
+            &data,
+            "--run",
+            r,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "checkpoint.tgc",
+        "samples.gif",
+        "losses.png",
+        "samples/iter_0000002.png",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    for f in ["generator.onnx", "generator.int8.onnx", "generator.tgb"] {
+        assert!(run.join("export").join(f).exists(), "missing export/{f}");
+    }
+    // A second start into the same run directory is refused (no data lost).
+    let o = tinygan(&["train", "--run", r, "--device", "cpu", "--data", &data]);
+    assert_clean_failure(&o, "already holds a run");
+
+    let idx = dir.path().join("s.idx");
+    let o = tinygan(&[
+        "sample",
+        "--run",
+        r,
+        "--n",
+        "12",
+        "--class",
+        "3",
+        "--out",
+        idx.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(idx_header(&idx), [0x0803, 12, 28, 28]);
+    assert_eq!(std::fs::metadata(&idx).unwrap().len(), 16 + 12 * 784);
+    let png = dir.path().join("s.png");
+    let o = tinygan(&[
+        "sample",
+        "--run",
+        r,
+        "--n",
+        "10",
+        "--out",
+        png.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let o = tinygan(&[
+        "sample", "--run", r, "--class", "12", "--out", "y.idx", "--device", "cpu",
+    ]);
+    assert_clean_failure(&o, "--class must be 0..=9");
+}
