@@ -30,5 +30,8 @@ fi
     fi
 )
 
-cd "$root"
-cargo test --release -p tinygan-tests --test firmware_qemu
+# scripts/test.sh runs the QEMU test with the rest of the workspace's tests.
+if [ "${TINYGAN_FW_SKIP_QEMU_TEST:-0}" != 1 ]; then
+    cd "$root"
+    cargo test --release -p tinygan-tests --test firmware_qemu
+fi

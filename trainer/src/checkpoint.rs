@@ -173,7 +173,10 @@ mod tests {
     fn every_truncation_and_bit_flip_is_an_error() {
         let bytes = sample().encode();
         for n in 0..bytes.len() {
-            assert!(Sections::decode(&bytes[..n], "x").is_err(), "truncated to {n}");
+            assert!(
+                Sections::decode(&bytes[..n], "x").is_err(),
+                "truncated to {n}"
+            );
         }
         for i in 0..bytes.len() {
             let mut b = bytes.clone();

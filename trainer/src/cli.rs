@@ -35,6 +35,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Measure training speed: prints `generator_iters_per_s X` as its last line.
     Bench(BenchArgs),
+    /// Score generated digits: FCD vs MNIST (and the real-data floor), class histogram, confidence.
+    Eval(crate::eval::EvalArgs),
 }
 
 /// Where to compute.
@@ -209,6 +211,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
         Command::Sample(a) => sample(a),
         Command::Export(a) => export_run(&a.run, a.out.as_deref()),
         Command::Bench(a) => bench(a),
+        Command::Eval(a) => crate::eval::eval_command(a),
     }
 }
 
@@ -219,7 +222,10 @@ fn load_data(dataset: Dataset, dir: Option<&Path>) -> anyhow::Result<TrainData> 
             let dir = data::resolve_data_dir(dir);
             data::ensure_mnist(&dir)?;
             let m = data::load_mnist(&dir, Split::Train)?;
-            TrainData::Images { images: m.images, labels: m.labels }
+            TrainData::Images {
+                images: m.images,
+                labels: m.labels,
+            }
         }
     })
 }
@@ -229,15 +235,26 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let run_dir = a.run.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", a.model.preset.name(), a.model.loss.name()))
     });
-    let opts = RunOptions { stop_after: None, quiet: false, iters_override: None };
+    let opts = RunOptions {
+        stop_after: None,
+        quiet: false,
+        iters_override: None,
+    };
     let summary = if a.resume {
         let cfg = run::read_config(&run_dir)?;
         let data = load_data(cfg.dataset, a.data.as_deref())?;
         eprintln!("resuming {} on {}", run_dir.display(), chosen.description);
-        let opts = RunOptions { iters_override: Some(a.iters.max(cfg.iters)), ..opts };
+        let opts = RunOptions {
+            iters_override: Some(a.iters.max(cfg.iters)),
+            ..opts
+        };
         run::resume(&run_dir, &chosen.device, data, &opts)?
     } else {
-        let dataset = if a.model.preset == Preset::Toy { Dataset::Gaussians8 } else { a.dataset };
+        let dataset = if a.model.preset == Preset::Toy {
+            Dataset::Gaussians8
+        } else {
+            a.dataset
+        };
         let cfg = a
             .model
             .config(dataset)
@@ -257,7 +274,11 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     };
     eprintln!(
         "{} at iteration {} ({:.2} it/s); samples in {}",
-        if summary.finished { "finished" } else { "stopped (checkpoint written)" },
+        if summary.finished {
+            "finished"
+        } else {
+            "stopped (checkpoint written)"
+        },
         summary.iteration,
         summary.iters_per_s,
         run_dir.join("samples").display()
@@ -274,33 +295,53 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
         bail!("--n must be at least 1");
     }
     let chosen = device::choose(a.device.device)?;
-    let (generator, cfg, _) = Trainer::load_generator(&run::checkpoint_path(&a.run), &chosen.device)?;
+    let (generator, cfg, _) =
+        Trainer::load_generator(&run::checkpoint_path(&a.run), &chosen.device)?;
     if !cfg.preset.is_image() {
-        bail!("sample writes digits; {} is a {} run", a.run.display(), cfg.preset.name());
+        bail!(
+            "sample writes digits; {} is a {} run",
+            a.run.display(),
+            cfg.preset.name()
+        );
     }
     let labels: Option<Vec<u8>> = match (a.class, cfg.conditional) {
         (Some(c), true) if c <= 9 => Some(vec![c; a.n]),
         (Some(c), true) => bail!("--class must be 0..=9, got {c}"),
-        (Some(_), false) => bail!("--class needs a conditional model; {} is not", a.run.display()),
+        (Some(_), false) => bail!(
+            "--class needs a conditional model; {} is not",
+            a.run.display()
+        ),
         (None, true) => Some((0..a.n).map(|i| (i % 10) as u8).collect()),
         (None, false) => None,
     };
     let mut rng = rand_pcg::Pcg64::seed_from_u64(a.seed);
-    let z: Vec<f32> =
-        (0..a.n * cfg.preset.z_dim()).map(|_| rng.sample(rand_distr::StandardNormal)).collect();
+    let z: Vec<f32> = (0..a.n * cfg.preset.z_dim())
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect();
     let mut images = Vec::with_capacity(a.n * 784);
     for chunk in 0..a.n.div_ceil(256) {
         let lo = chunk * 256;
         let hi = (lo + 256).min(a.n);
         let zd = cfg.preset.z_dim();
         let l = labels.as_ref().map(|l| &l[lo..hi]);
-        images.extend(generate(&generator, &z[lo * zd..hi * zd], l, &chosen.device));
+        images.extend(generate(
+            &generator,
+            &z[lo * zd..hi * zd],
+            l,
+            &chosen.device,
+        ));
     }
-    let is_png = a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let is_png = a
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
         report::save_grid_png(&a.out, &images, a.n, 8.min(a.n))?;
     } else {
-        let u8s: Vec<u8> = images.iter().map(|&v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8).collect();
+        let u8s: Vec<u8> = images
+            .iter()
+            .map(|&v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8)
+            .collect();
         data::write_idx_images(&a.out, &u8s, a.n)
             .with_context(|| format!("cannot write {}", a.out.display()))?;
     }
@@ -314,10 +355,17 @@ pub fn export_run(run_dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     let ck = run::checkpoint_path(run_dir);
     let (generator, cfg, iteration) = Trainer::load_generator(&ck, &device)?;
     if !cfg.preset.is_image() {
-        bail!("export needs an image preset; {} is {}", run_dir.display(), cfg.preset.name());
+        bail!(
+            "export needs an image preset; {} is {}",
+            run_dir.display(),
+            cfg.preset.name()
+        );
     }
-    let spec = crate::to_spec::generator_spec(&generator, cfg.preset.name(), cfg.loss.name(), iteration);
-    let out = out.map(Path::to_path_buf).unwrap_or_else(|| run_dir.join("export"));
+    let spec =
+        crate::to_spec::generator_spec(&generator, cfg.preset.name(), cfg.loss.name(), iteration);
+    let out = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run_dir.join("export"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let report = export::export_all(&spec, &out, &export::ExportOptions::default())?;
     println!("{report}");
@@ -330,7 +378,11 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         bail!("--iters must be at least 1");
     }
     let chosen = device::choose(a.device.device)?;
-    let dataset = if a.model.preset == Preset::Toy { Dataset::Gaussians8 } else { Dataset::Mnist };
+    let dataset = if a.model.preset == Preset::Toy {
+        Dataset::Gaussians8
+    } else {
+        Dataset::Mnist
+    };
     let cfg = a.model.config(dataset);
     // Timing does not depend on pixel values: synthetic digits keep the benchmark free of files.
     let data = match dataset {

@@ -70,7 +70,9 @@ fn wgpu(hardware_only: bool) -> Result<Chosen, DeviceError> {
         .iter()
         .any(|s| lower.contains(s));
     if hardware_only && software {
-        return Err(DeviceError::NoAdapter(format!("only a software adapter: {name}")));
+        return Err(DeviceError::NoAdapter(format!(
+            "only a software adapter: {name}"
+        )));
     }
     Ok(Chosen {
         device,

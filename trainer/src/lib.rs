@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod eval;
 pub mod model;
 pub mod objective;
 pub mod report;

@@ -198,9 +198,19 @@ impl Generator {
             (Some(up1), Some(up2)) => {
                 let n = x.dims()[0];
                 let h = self.fc[0].forward(x);
-                let h = relu(self.bn0.as_ref().expect("conv generator has bn0").forward(h));
+                let h = relu(
+                    self.bn0
+                        .as_ref()
+                        .expect("conv generator has bn0")
+                        .forward(h),
+                );
                 let h = h.reshape([n, self.ch0, 7, 7]);
-                let h = relu(self.bn1.as_ref().expect("conv generator has bn1").forward(up1.forward(h)));
+                let h = relu(
+                    self.bn1
+                        .as_ref()
+                        .expect("conv generator has bn1")
+                        .forward(up1.forward(h)),
+                );
                 up2.forward(h).reshape([n, 784])
             }
             _ => {
@@ -245,18 +255,28 @@ impl CriticConfig {
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                     .init(device)
             };
-            (vec![c(1, 64), c(64, 128)], vec![linear_cfg(128 * 49, 1).init(device)])
+            (
+                vec![c(1, 64), c(64, 128)],
+                vec![linear_cfg(128 * 49, 1).init(device)],
+            )
         } else {
             let dims: &[usize] = match p {
                 Preset::Toy => &[2, 256, 256, 256, 1],
                 _ => &[784, 512, 256, 1],
             };
-            let fc = dims.windows(2).map(|w| linear_cfg(w[0], w[1]).init(device)).collect();
+            let fc = dims
+                .windows(2)
+                .map(|w| linear_cfg(w[0], w[1]).init(device))
+                .collect();
             (Vec::new(), fc)
         };
         let feat = fc.last().map(|l| l.weight.dims()[0]).unwrap_or(0);
         let embed = (self.num_classes > 0).then(|| {
-            Initializer::Normal { mean: 0.0, std: 0.02 }.init([self.num_classes, feat], device)
+            Initializer::Normal {
+                mean: 0.0,
+                std: 0.02,
+            }
+            .init([self.num_classes, feat], device)
         });
         let sn_u = if self.spectral_norm {
             let outs = conv
@@ -264,14 +284,24 @@ impl CriticConfig {
                 .map(|c| c.weight.dims()[0])
                 .chain(fc.iter().map(|l| l.weight.dims()[1]));
             outs.map(|o| {
-                let u = Tensor::<2>::random([1, o], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+                let u = Tensor::<2>::random(
+                    [1, o],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    device,
+                );
                 RunningState::new(normalize_rows(u))
             })
             .collect()
         } else {
             Vec::new()
         };
-        Critic { conv, fc, embed, sn_u, data_dim: p.data_dim() }
+        Critic {
+            conv,
+            fc,
+            embed,
+            sn_u,
+            data_dim: p.data_dim(),
+        }
     }
 }
 
@@ -368,7 +398,11 @@ impl Critic {
                 (w, l.bias.as_ref().map(|b| b.val()))
             })
             .collect();
-        CriticWeights { conv, fc, embed: self.embed.as_ref().map(|e| e.val()) }
+        CriticWeights {
+            conv,
+            fc,
+            embed: self.embed.as_ref().map(|e| e.val()),
+        }
     }
 
     /// Scores `x` `[N, data_dim]`; returns `[N]` and the trace for [`Critic::input_grad`].
@@ -431,7 +465,9 @@ impl Critic {
         }
         if w.conv.is_empty() {
             for (i, p) in trace.pre.iter().enumerate().rev() {
-                let PreAct::Flat(z) = p else { unreachable!("mlp trace is flat") };
+                let PreAct::Flat(z) = p else {
+                    unreachable!("mlp trace is flat")
+                };
                 g = g * leaky_grad(z.clone().narrow(0, start, len));
                 g = g.matmul(w.fc[i].0.clone().transpose());
             }
@@ -439,14 +475,21 @@ impl Critic {
         } else {
             let mut gm: Option<Tensor<4>> = None;
             for (i, p) in trace.pre.iter().enumerate().rev() {
-                let PreAct::Map(z) = p else { unreachable!("conv trace is maps") };
+                let PreAct::Map(z) = p else {
+                    unreachable!("conv trace is maps")
+                };
                 let z = z.clone().narrow(0, start, len);
                 let [_, c, h, wd] = z.dims();
                 let gz = match gm.take() {
                     None => g.clone().reshape([len, c, h, wd]),
                     Some(m) => m,
                 } * leaky_grad(z);
-                gm = Some(conv_transpose2d(gz, w.conv[i].0.clone(), None, conv_t_opts()));
+                gm = Some(conv_transpose2d(
+                    gz,
+                    w.conv[i].0.clone(),
+                    None,
+                    conv_t_opts(),
+                ));
             }
             gm.expect("conv critic has layers").reshape([len, 784])
         }
@@ -460,7 +503,10 @@ impl Critic {
                 let c = self.0;
                 param.map(|t| {
                     let rg = t.is_require_grad();
-                    t.without_autodiff().clamp(-c, c).autodiff().set_require_grad(rg)
+                    t.without_autodiff()
+                        .clamp(-c, c)
+                        .autodiff()
+                        .set_require_grad(rg)
                 })
             }
         }

@@ -85,7 +85,11 @@ pub fn resume(
 ) -> anyhow::Result<RunSummary> {
     let ck = checkpoint_path(run_dir);
     if !ck.exists() {
-        bail!("--resume: {} has no checkpoint ({})", run_dir.display(), ck.display());
+        bail!(
+            "--resume: {} has no checkpoint ({})",
+            run_dir.display(),
+            ck.display()
+        );
     }
     let mut trainer = Trainer::load(&ck, device, data)?;
     if let Some(n) = opts.iters_override {
@@ -111,7 +115,9 @@ fn write_config(cfg: &TrainConfig, run_dir: &Path) -> anyhow::Result<()> {
 
 fn save_samples(trainer: &Trainer, run_dir: &Path, z: &[f32], labels: &[u8]) -> anyhow::Result<()> {
     let out = trainer.generate(z, Some(labels));
-    let path = run_dir.join("samples").join(format!("iter_{:07}.png", trainer.iteration));
+    let path = run_dir
+        .join("samples")
+        .join(format!("iter_{:07}.png", trainer.iteration));
     if trainer.cfg.preset.is_image() {
         report::save_grid_png(&path, &out, GRID_SAMPLES, 8)
     } else {
@@ -159,7 +165,9 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
     let mut finished = true;
     while trainer.iteration < cfg.iters {
         if interrupted.load(Ordering::SeqCst)
-            || opts.stop_after.is_some_and(|n| trainer.iteration - start_iter >= n)
+            || opts
+                .stop_after
+                .is_some_and(|n| trainer.iteration - start_iter >= n)
         {
             finished = false;
             break;
@@ -171,7 +179,11 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
                 csv.flush()?;
                 bail!(
                     "{e}. The last good checkpoint ({}) is left intact.",
-                    if ck.exists() { ck.display().to_string() } else { "none yet".into() }
+                    if ck.exists() {
+                        ck.display().to_string()
+                    } else {
+                        "none yet".into()
+                    }
                 );
             }
         };
@@ -206,10 +218,10 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
         }
         bar.set_message(msg);
         bar.set_position(it);
-        if it % cfg.sample_every == 0 || it == cfg.iters {
+        if it.is_multiple_of(cfg.sample_every) || it == cfg.iters {
             save_samples(&trainer, run_dir, &z_fixed, &labels_fixed)?;
         }
-        if it % cfg.checkpoint_every == 0 || it == cfg.iters {
+        if it.is_multiple_of(cfg.checkpoint_every) || it == cfg.iters {
             csv.flush()?;
             trainer.save(&ck)?;
         }

@@ -9,7 +9,9 @@ use export::spec::{GeneratorSpec, Layer};
 use crate::model::{Generator, LEAKY_SLOPE};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().expect("f32 tensor data")
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 tensor data")
 }
 
 fn dense(l: &Linear) -> Layer {
@@ -20,7 +22,11 @@ fn dense(l: &Linear) -> Layer {
         out_features: d_out,
         // Burn stores [in, out]; the spec wants [out, in].
         weight: values(w.transpose()),
-        bias: l.bias.as_ref().map(|b| values(b.val())).unwrap_or_else(|| vec![0.0; d_out]),
+        bias: l
+            .bias
+            .as_ref()
+            .map(|b| values(b.val()))
+            .unwrap_or_else(|| vec![0.0; d_out]),
     }
 }
 
@@ -46,19 +52,37 @@ fn conv_t(c: &ConvTranspose2d) -> Layer {
         stride: c.stride[0],
         padding: c.padding[0],
         weight: values(w),
-        bias: c.bias.as_ref().map(|b| values(b.val())).unwrap_or_else(|| vec![0.0; cout]),
+        bias: c
+            .bias
+            .as_ref()
+            .map(|b| values(b.val()))
+            .unwrap_or_else(|| vec![0.0; cout]),
     }
 }
 
 /// Describes `generator` as a framework-free [`GeneratorSpec`].
-pub fn generator_spec(generator: &Generator, preset: &str, objective: &str, iteration: u64) -> GeneratorSpec {
+pub fn generator_spec(
+    generator: &Generator,
+    preset: &str,
+    objective: &str,
+    iteration: u64,
+) -> GeneratorSpec {
     let mut layers = Vec::new();
-    match (&generator.up1, &generator.up2, &generator.bn0, &generator.bn1) {
+    match (
+        &generator.up1,
+        &generator.up2,
+        &generator.bn0,
+        &generator.bn1,
+    ) {
         (Some(up1), Some(up2), Some(bn0), Some(bn1)) => {
             layers.push(dense(&generator.fc[0]));
             layers.push(batch_norm(bn0));
             layers.push(Layer::Relu);
-            layers.push(Layer::Reshape { channels: generator.ch0, height: 7, width: 7 });
+            layers.push(Layer::Reshape {
+                channels: generator.ch0,
+                height: 7,
+                width: 7,
+            });
             layers.push(conv_t(up1));
             layers.push(batch_norm(bn1));
             layers.push(Layer::Relu);
@@ -69,7 +93,9 @@ pub fn generator_spec(generator: &Generator, preset: &str, objective: &str, iter
             for (i, l) in generator.fc.iter().enumerate() {
                 layers.push(dense(l));
                 if i < last {
-                    layers.push(Layer::LeakyRelu { alpha: LEAKY_SLOPE as f32 });
+                    layers.push(Layer::LeakyRelu {
+                        alpha: LEAKY_SLOPE as f32,
+                    });
                 }
             }
         }

@@ -92,8 +92,14 @@ impl TrainConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.batch >= 2, "--batch must be at least 2");
         anyhow::ensure!(self.n_critic >= 1, "--n-critic must be at least 1");
-        anyhow::ensure!(self.optim.lr > 0.0 && self.optim.lr.is_finite(), "--lr must be > 0");
-        anyhow::ensure!(self.sample_every >= 1 && self.checkpoint_every >= 1, "intervals must be ≥ 1");
+        anyhow::ensure!(
+            self.optim.lr > 0.0 && self.optim.lr.is_finite(),
+            "--lr must be > 0"
+        );
+        anyhow::ensure!(
+            self.sample_every >= 1 && self.checkpoint_every >= 1,
+            "intervals must be ≥ 1"
+        );
         match self.dataset {
             Dataset::Gaussians8 => anyhow::ensure!(
                 self.preset == Preset::Toy && !self.conditional,
@@ -205,7 +211,10 @@ fn record_bytes<M: Module>(m: &M) -> anyhow::Result<Vec<u8>> {
 
 fn load_module<M: Module>(m: M, bytes: &[u8], what: &str, path: &Path) -> anyhow::Result<M> {
     let rec = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
-        anyhow::anyhow!("checkpoint {}: {what} record unreadable: {e}", path.display())
+        anyhow::anyhow!(
+            "checkpoint {}: {what} record unreadable: {e}",
+            path.display()
+        )
     })?;
     m.try_load_record(rec).map_err(|e| {
         anyhow::anyhow!(
@@ -221,7 +230,10 @@ impl Trainer {
         cfg.validate()?;
         if let TrainData::Images { images, labels } = &data {
             anyhow::ensure!(!labels.is_empty(), "the training set is empty");
-            anyhow::ensure!(images.len() == labels.len() * 784, "images and labels disagree in count");
+            anyhow::ensure!(
+                images.len() == labels.len() * 784,
+                "images and labels disagree in count"
+            );
         }
         let device = device.clone().autodiff();
         device.seed(cfg.seed);
@@ -257,7 +269,9 @@ impl Trainer {
         s.0.insert("generator.bpk".into(), record_bytes(&self.generator)?);
         s.0.insert("critic.bpk".into(), record_bytes(&self.critic)?);
         let opt = |o: &ModuleOptimizer| -> anyhow::Result<Vec<u8>> {
-            Ok(o.into_bytes().map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?.to_vec())
+            Ok(o.into_bytes()
+                .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?
+                .to_vec())
         };
         s.0.insert("optim_g.bpk".into(), opt(&self.opt_g)?);
         s.0.insert("optim_d.bpk".into(), opt(&self.opt_d)?);
@@ -274,14 +288,20 @@ impl Trainer {
     /// Restores a run from a checkpoint file (config included).
     pub fn load(path: &Path, device: &Device, data: TrainData) -> anyhow::Result<Self> {
         let s = Sections::read(path)?;
-        let state: SavedState = serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
-            CheckpointError::Corrupt {
-                path: path.display().to_string(),
-                reason: format!("state.json: {e}"),
-            }
-        })?;
+        let state: SavedState =
+            serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
+                CheckpointError::Corrupt {
+                    path: path.display().to_string(),
+                    reason: format!("state.json: {e}"),
+                }
+            })?;
         let mut t = Trainer::new(state.config, device, data)?;
-        t.generator = load_module(t.generator, s.get("generator.bpk", path)?, "generator", path)?;
+        t.generator = load_module(
+            t.generator,
+            s.get("generator.bpk", path)?,
+            "generator",
+            path,
+        )?;
         t.critic = load_module(t.critic, s.get("critic.bpk", path)?, "critic", path)?;
         let opt = |o: ModuleOptimizer, name: &str| -> anyhow::Result<ModuleOptimizer> {
             let b = Bytes::from_bytes_vec(s.get(name, path)?.to_vec());
@@ -297,14 +317,18 @@ impl Trainer {
 
     /// Loads only the generator of a checkpoint (for sampling and export), on `device` without
     /// autodiff. Returns the generator and the run's config.
-    pub fn load_generator(path: &Path, device: &Device) -> anyhow::Result<(Generator, TrainConfig, u64)> {
+    pub fn load_generator(
+        path: &Path,
+        device: &Device,
+    ) -> anyhow::Result<(Generator, TrainConfig, u64)> {
         let s = Sections::read(path)?;
-        let state: SavedState = serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
-            CheckpointError::Corrupt {
-                path: path.display().to_string(),
-                reason: format!("state.json: {e}"),
-            }
-        })?;
+        let state: SavedState =
+            serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
+                CheckpointError::Corrupt {
+                    path: path.display().to_string(),
+                    reason: format!("state.json: {e}"),
+                }
+            })?;
         let cfg = state.config;
         let generator = GeneratorConfig::new(cfg.preset)
             .with_num_classes(cfg.num_classes())
@@ -320,7 +344,9 @@ impl Trainer {
     /// `n` standard-normal latents from the run's RNG.
     fn noise(&mut self, n: usize) -> Tensor<2> {
         let zd = self.cfg.preset.z_dim();
-        let v: Vec<f32> = (0..n * zd).map(|_| self.rng.sample(StandardNormal)).collect();
+        let v: Vec<f32> = (0..n * zd)
+            .map(|_| self.rng.sample(StandardNormal))
+            .collect();
         self.tensor2(v, n, zd)
     }
 
@@ -348,7 +374,11 @@ impl Trainer {
                 let mut l = Vec::with_capacity(n);
                 for _ in 0..n {
                     let i = self.rng.random_range(0..count);
-                    v.extend(images[i * 784..(i + 1) * 784].iter().map(|&p| p as f32 / 127.5 - 1.0));
+                    v.extend(
+                        images[i * 784..(i + 1) * 784]
+                            .iter()
+                            .map(|&p| p as f32 / 127.5 - 1.0),
+                    );
                     l.push(labels[i]);
                 }
                 (self.tensor2(v, n, 784), l)
@@ -382,7 +412,10 @@ impl Trainer {
             })
             .collect();
         let w = self.critic.weights(true);
-        let obj = CriticObjective { loss, lambda: self.cfg.lambda };
+        let obj = CriticObjective {
+            loss,
+            lambda: self.cfg.lambda,
+        };
         let (d_loss, figures) = obj.evaluate(&self.critic, &w, real, fake, &eps, y);
 
         let grads = d_loss.backward();
@@ -424,7 +457,11 @@ impl Trainer {
             if x.is_finite() {
                 Ok(x as f64)
             } else {
-                Err(StepError::NonFinite { what, value: x as f64, iteration: it })
+                Err(StepError::NonFinite {
+                    what,
+                    value: x as f64,
+                    iteration: it,
+                })
             }
         };
         let d_loss = check("critic loss", v[0])?;
@@ -443,7 +480,12 @@ impl Trainer {
     /// Generates samples in inference mode (batch norm uses running statistics): `[n, data_dim]`
     /// row-major values in `[-1, 1]` (or toy points).
     pub fn generate(&self, z: &[f32], labels: Option<&[u8]>) -> Vec<f32> {
-        generate(&self.generator.valid(), z, labels, &self.device.clone().inner())
+        generate(
+            &self.generator.valid(),
+            z,
+            labels,
+            &self.device.clone().inner(),
+        )
     }
 }
 
@@ -522,7 +564,12 @@ impl CriticObjective {
 }
 
 /// Runs `generator` in inference mode on latents `z` (`n × z_dim`, row-major) and optional labels.
-pub fn generate(generator: &Generator, z: &[f32], labels: Option<&[u8]>, device: &Device) -> Vec<f32> {
+pub fn generate(
+    generator: &Generator,
+    z: &[f32],
+    labels: Option<&[u8]>,
+    device: &Device,
+) -> Vec<f32> {
     let n = z.len() / generator.z_dim;
     let zt = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n, generator.z_dim]), device);
     let y = labels.filter(|_| generator.num_classes > 0).map(|l| {
@@ -533,7 +580,11 @@ pub fn generate(generator: &Generator, z: &[f32], labels: Option<&[u8]>, device:
         }
         Tensor::<2>::from_data(TensorData::new(v, [n, c]), device)
     });
-    generator.forward(zt, y).into_data().try_into_vec_as::<f32>().unwrap_or_default()
+    generator
+        .forward(zt, y)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_default()
 }
 
 /// Standard-normal latents for the fixed sample grid (independent of the training RNG).
@@ -544,7 +595,13 @@ pub fn fixed_noise(seed: u64, n: usize, z_dim: usize) -> Vec<f32> {
 
 // Placeholders swapped in while the optimiser consumes the real module (cheap: no weights).
 fn dummy_critic() -> Critic {
-    Critic { conv: Vec::new(), fc: Vec::new(), embed: None, sn_u: Vec::new(), data_dim: 0 }
+    Critic {
+        conv: Vec::new(),
+        fc: Vec::new(),
+        embed: None,
+        sn_u: Vec::new(),
+        data_dim: 0,
+    }
 }
 
 fn dummy_gen() -> Generator {

@@ -34,8 +34,12 @@ fn tract_run(onnx: &[u8], z: &[f32], n: usize, z_dim: usize, labels: Option<&[u8
         .unwrap()
         .with_input_fact(0, f32::fact([n, z_dim]).into())
         .unwrap();
-    let mut inputs: TVec<TValue> =
-        tvec!(tract_ndarray::Array2::from_shape_vec((n, z_dim), z.to_vec()).unwrap().into_tensor().into());
+    let mut inputs: TVec<TValue> = tvec!(
+        tract_ndarray::Array2::from_shape_vec((n, z_dim), z.to_vec())
+            .unwrap()
+            .into_tensor()
+            .into()
+    );
     if let Some(l) = labels {
         model = model.with_input_fact(1, i64::fact([n]).into()).unwrap();
         let l: Vec<i64> = l.iter().map(|&v| v as i64).collect();
@@ -50,7 +54,10 @@ fn tract_run(onnx: &[u8], z: &[f32], n: usize, z_dim: usize, labels: Option<&[u8
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -71,9 +78,15 @@ fn fp32_onnx_matches_the_trainer_forward_pass() {
         let onnx = export::onnx_fp32(&spec).unwrap();
         let tract_out = tract_run(&onnx, &z, n, preset.z_dim(), labels);
         let d = max_abs(&burn_out, &tract_out);
-        assert!(d <= 1e-4, "{preset:?} cond={conditional}: max |burn − tract| = {d:e}");
+        assert!(
+            d <= 1e-4,
+            "{preset:?} cond={conditional}: max |burn − tract| = {d:e}"
+        );
         let reference = export::reference_forward(&spec, &z, labels, n);
         let d = max_abs(&burn_out, &reference);
-        assert!(d <= 1e-4, "{preset:?} cond={conditional}: max |burn − reference| = {d:e}");
+        assert!(
+            d <= 1e-4,
+            "{preset:?} cond={conditional}: max |burn − reference| = {d:e}"
+        );
     }
 }

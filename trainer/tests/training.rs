@@ -22,7 +22,8 @@ fn flat<M: Module>(m: &M) -> Vec<f32> {
     struct Collect(Vec<f32>);
     impl burn::module::ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            self.0.extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
+            self.0
+                .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
         }
     }
     let mut c = Collect(Vec::new());
@@ -54,7 +55,9 @@ fn every_objective_trains_tiny_without_nan_and_changes_weights() {
         let g0 = flat(&t.generator);
         let d0 = flat(&t.critic);
         for _ in 0..3 {
-            let s = t.step().unwrap_or_else(|e| panic!("{loss:?} sn={sn} cond={cond}: {e}"));
+            let s = t
+                .step()
+                .unwrap_or_else(|e| panic!("{loss:?} sn={sn} cond={cond}: {e}"));
             assert!(s.d_loss.is_finite() && s.g_loss.is_finite());
             assert_eq!(s.wasserstein.is_some(), loss.is_wasserstein());
             assert_eq!(s.grad_norm.is_some(), loss.has_penalty());
@@ -66,10 +69,19 @@ fn every_objective_trains_tiny_without_nan_and_changes_weights() {
         let d1 = flat(&t.critic);
         assert!(g1.iter().all(|v| v.is_finite()) && d1.iter().all(|v| v.is_finite()));
         let changed = |a: &[f32], b: &[f32]| a.iter().zip(b).filter(|(x, y)| x != y).count();
-        assert!(changed(&g0, &g1) > g0.len() / 2, "{loss:?}: generator barely changed");
-        assert!(changed(&d0, &d1) > d0.len() / 2, "{loss:?}: critic barely changed");
+        assert!(
+            changed(&g0, &g1) > g0.len() / 2,
+            "{loss:?}: generator barely changed"
+        );
+        assert!(
+            changed(&d0, &d1) > d0.len() / 2,
+            "{loss:?}: critic barely changed"
+        );
         if loss == Loss::Wgan && !sn {
-            assert!(d1.iter().all(|v| v.abs() <= 0.01 + 1e-7), "weights not clipped");
+            assert!(
+                d1.iter().all(|v| v.abs() <= 0.01 + 1e-7),
+                "weights not clipped"
+            );
         }
     }
 }
@@ -83,31 +95,71 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
         .with_sample_every(3)
         .with_checkpoint_every(100)
         .with_seed(42);
-    let quiet = RunOptions { quiet: true, ..Default::default() };
+    let quiet = RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
     let dev = Device::flex();
 
     let straight = tempfile::tempdir().unwrap();
-    let s = run::start(cfg.clone(), straight.path(), &dev, synthetic_digits(64), &quiet).unwrap();
+    let s = run::start(
+        cfg.clone(),
+        straight.path(),
+        &dev,
+        synthetic_digits(64),
+        &quiet,
+    )
+    .unwrap();
     assert!(s.finished);
 
     let split = tempfile::tempdir().unwrap();
-    let stop = RunOptions { stop_after: Some(4), ..quiet.clone() };
+    let stop = RunOptions {
+        stop_after: Some(4),
+        ..quiet.clone()
+    };
     let s = run::start(cfg, split.path(), &dev, synthetic_digits(64), &stop).unwrap();
     assert_eq!((s.iteration, s.finished), (4, false));
     let s = run::resume(split.path(), &dev, synthetic_digits(64), &quiet).unwrap();
     assert_eq!((s.iteration, s.finished), (6, true));
 
-    let a = Trainer::load(&run::checkpoint_path(straight.path()), &dev, synthetic_digits(64)).unwrap();
-    let b = Trainer::load(&run::checkpoint_path(split.path()), &dev, synthetic_digits(64)).unwrap();
+    let a = Trainer::load(
+        &run::checkpoint_path(straight.path()),
+        &dev,
+        synthetic_digits(64),
+    )
+    .unwrap();
+    let b = Trainer::load(
+        &run::checkpoint_path(split.path()),
+        &dev,
+        synthetic_digits(64),
+    )
+    .unwrap();
     assert_eq!(a.iteration, 6);
-    assert_eq!(flat(&a.generator), flat(&b.generator), "generator weights differ");
+    assert_eq!(
+        flat(&a.generator),
+        flat(&b.generator),
+        "generator weights differ"
+    );
     assert_eq!(flat(&a.critic), flat(&b.critic), "critic weights differ");
     // Batch-norm running statistics are part of the state too.
-    let bn = |t: &Trainer| t.generator.bn1.as_ref().unwrap().running_var.value().into_data().try_into_vec_as::<f32>().unwrap();
+    let bn = |t: &Trainer| {
+        t.generator
+            .bn1
+            .as_ref()
+            .unwrap()
+            .running_var
+            .value()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap()
+    };
     assert_eq!(bn(&a), bn(&b));
     // The metrics log has exactly one row per iteration after the resume.
     let rows = trainer::report::read_metrics(&split.path().join("metrics.csv")).unwrap();
-    assert_eq!(rows.iter().map(|r| r.iter).collect::<Vec<_>>(), (1..=6).collect::<Vec<u64>>());
+    assert_eq!(
+        rows.iter().map(|r| r.iter).collect::<Vec<_>>(),
+        (1..=6).collect::<Vec<u64>>()
+    );
     assert!(split.path().join("samples.gif").exists() && split.path().join("losses.png").exists());
 }
 
