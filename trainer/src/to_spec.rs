@@ -36,8 +36,8 @@ fn batch_norm(bn: &BatchNorm) -> Layer {
         num_features: gamma.len(),
         gamma,
         beta: values(bn.beta.val()),
-        running_mean: values(bn.running_mean.value()),
-        running_var: values(bn.running_var.value()),
+        running_mean: values(bn.running_mean.value_sync()),
+        running_var: values(bn.running_var.value_sync()),
         eps: bn.epsilon as f32,
     }
 }

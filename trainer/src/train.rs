@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use burn::module::Module;
+use burn::module::{Module, RunningState};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
@@ -268,6 +268,11 @@ impl Trainer {
         s.0.insert("state.json".into(), serde_json::to_vec_pretty(&state)?);
         s.0.insert("generator.bpk".into(), record_bytes(&self.generator)?);
         s.0.insert("critic.bpk".into(), record_bytes(&self.critic)?);
+        // Burn's records hold parameters only: running statistics go in a section of their own.
+        s.0.insert(
+            "running.json".into(),
+            serde_json::to_vec(&self.running_state())?,
+        );
         let opt = |o: &ModuleOptimizer| -> anyhow::Result<Vec<u8>> {
             Ok(o.into_bytes()
                 .map_err(|e| anyhow::anyhow!("optimizer state: {e}"))?
@@ -310,6 +315,11 @@ impl Trainer {
         };
         t.opt_g = opt(t.opt_g, "optim_g.bpk")?;
         t.opt_d = opt(t.opt_d, "optim_d.bpk")?;
+        let running: Vec<Vec<f32>> = serde_json::from_slice(s.get("running.json", path)?)
+            .map_err(|e| anyhow::anyhow!("checkpoint {}: running.json: {e}", path.display()))?;
+        t.set_running_state(&running).map_err(|e| {
+            anyhow::anyhow!("checkpoint {}: running statistics: {e}", path.display())
+        })?;
         t.rng = state.rng;
         t.iteration = state.iteration;
         Ok(t)
@@ -335,6 +345,66 @@ impl Trainer {
             .init(device);
         let generator = load_module(generator, s.get("generator.bpk", path)?, "generator", path)?;
         Ok((generator, cfg, state.iteration))
+    }
+
+    /// Non-trainable state: batch-norm running mean/var of the generator, spectral-norm `u` of the
+    /// critic, in a fixed order.
+    fn running_states(&self) -> (Vec<&RunningState<Tensor<1>>>, Vec<&RunningState<Tensor<2>>>) {
+        let g = &self.generator;
+        let bns = [&g.bn0, &g.bn1].into_iter().flatten();
+        let ones = bns
+            .flat_map(|b| [&b.running_mean, &b.running_var])
+            .collect();
+        (ones, self.critic.sn_u.iter().collect())
+    }
+
+    fn running_state(&self) -> Vec<Vec<f32>> {
+        let (ones, twos) = self.running_states();
+        let v1 = ones.iter().map(|r| {
+            r.value_sync()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap_or_default()
+        });
+        let v2 = twos.iter().map(|r| {
+            r.value_sync()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap_or_default()
+        });
+        v1.chain(v2).collect()
+    }
+
+    fn set_running_state(&self, values: &[Vec<f32>]) -> Result<(), String> {
+        let (ones, twos) = self.running_states();
+        if values.len() != ones.len() + twos.len() {
+            return Err(format!(
+                "{} tensors, expected {}",
+                values.len(),
+                ones.len() + twos.len()
+            ));
+        }
+        for (r, v) in ones.iter().zip(values) {
+            let n = r.value().dims()[0];
+            if v.len() != n {
+                return Err(format!("length {} where {n} was expected", v.len()));
+            }
+            r.update(Tensor::from_data(
+                TensorData::new(v.clone(), [n]),
+                &self.device,
+            ));
+        }
+        for (r, v) in twos.iter().zip(&values[ones.len()..]) {
+            let [a, b] = r.value().dims();
+            if v.len() != a * b {
+                return Err(format!("length {} where {} was expected", v.len(), a * b));
+            }
+            r.update(Tensor::from_data(
+                TensorData::new(v.clone(), [a, b]),
+                &self.device,
+            ));
+        }
+        Ok(())
     }
 
     fn tensor2(&self, v: Vec<f32>, rows: usize, cols: usize) -> Tensor<2> {

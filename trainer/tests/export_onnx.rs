@@ -4,7 +4,9 @@
 
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
-use tract_onnx::prelude::*;
+/// The export crate's own tract helpers (one copy of the tract plumbing).
+#[path = "../../export/tests/common/mod.rs"]
+mod common;
 use trainer::model::Preset;
 use trainer::objective::Loss;
 use trainer::to_spec::generator_spec;
@@ -26,30 +28,6 @@ fn trained(preset: Preset, conditional: bool) -> Trainer {
         t.step().unwrap();
     }
     t
-}
-
-fn tract_run(onnx: &[u8], z: &[f32], n: usize, z_dim: usize, labels: Option<&[u8]>) -> Vec<f32> {
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(onnx))
-        .unwrap()
-        .with_input_fact(0, f32::fact([n, z_dim]).into())
-        .unwrap();
-    let mut inputs: TVec<TValue> = tvec!(
-        tract_ndarray::Array2::from_shape_vec((n, z_dim), z.to_vec())
-            .unwrap()
-            .into_tensor()
-            .into()
-    );
-    if let Some(l) = labels {
-        model = model.with_input_fact(1, i64::fact([n]).into()).unwrap();
-        let l: Vec<i64> = l.iter().map(|&v| v as i64).collect();
-        inputs.push(tract_ndarray::Array1::from_vec(l).into_tensor().into());
-    }
-    let plan = model.into_optimized().unwrap().into_runnable().unwrap();
-    let out = plan.run(inputs).unwrap();
-    let view = out[0].to_array_view::<f32>().unwrap();
-    assert_eq!(view.shape(), &[n, 1, 28, 28]);
-    view.iter().copied().collect()
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
@@ -76,7 +54,8 @@ fn fp32_onnx_matches_the_trainer_forward_pass() {
         let labels = conditional.then_some(&labels[..]);
         let burn_out = t.generate(&z, labels);
         let onnx = export::onnx_fp32(&spec).unwrap();
-        let tract_out = tract_run(&onnx, &z, n, preset.z_dim(), labels);
+        let plan = common::plan(&onnx, preset.z_dim(), conditional, n);
+        let tract_out = common::run(&plan, &z, labels, n);
         let d = max_abs(&burn_out, &tract_out);
         assert!(
             d <= 1e-4,

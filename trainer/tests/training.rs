@@ -45,12 +45,12 @@ fn every_objective_trains_tiny_without_nan_and_changes_weights() {
         (Loss::NsGan, true, true),
     ];
     for (loss, sn, cond) in cases {
-        let cfg = TrainConfig::with_defaults(Preset::Tiny, loss)
+        let mut cfg = TrainConfig::with_defaults(Preset::Tiny, loss)
             .with_batch(8)
-            .with_n_critic(2)
             .with_spectral_norm(sn)
             .with_conditional(cond)
             .with_seed(1);
+        cfg.n_critic = 2;
         let mut t = Trainer::new(cfg, &Device::flex(), synthetic_digits(64)).unwrap();
         let g0 = flat(&t.generator);
         let d0 = flat(&t.critic);
@@ -88,13 +88,13 @@ fn every_objective_trains_tiny_without_nan_and_changes_weights() {
 
 #[test]
 fn interrupted_and_resumed_run_ends_with_identical_weights() {
-    let cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::WganGp)
+    let mut cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::WganGp)
         .with_batch(8)
-        .with_n_critic(2)
         .with_iters(6)
         .with_sample_every(3)
         .with_checkpoint_every(100)
         .with_seed(42);
+    cfg.n_critic = 2;
     let quiet = RunOptions {
         quiet: true,
         ..Default::default()
