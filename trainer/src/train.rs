@@ -236,6 +236,10 @@ impl Trainer {
             );
         }
         let device = device.clone().autodiff();
+        // Burn's seed is per device, not per thread: seeding and initialising under one lock keeps
+        // a run's initial weights a function of its seed when several runs start at once.
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
         device.seed(cfg.seed);
         let generator = GeneratorConfig::new(cfg.preset)
             .with_num_classes(cfg.num_classes())
