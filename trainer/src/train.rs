@@ -296,14 +296,7 @@ impl Trainer {
 
     /// Restores a run from a checkpoint file (config included).
     pub fn load(path: &Path, device: &Device, data: TrainData) -> anyhow::Result<Self> {
-        let s = Sections::read(path)?;
-        let state: SavedState =
-            serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
-                CheckpointError::Corrupt {
-                    path: path.display().to_string(),
-                    reason: format!("state.json: {e}"),
-                }
-            })?;
+        let (s, state) = read_checkpoint(path)?;
         let mut t = Trainer::new(state.config, device, data)?;
         t.generator = load_module(
             t.generator,
@@ -319,8 +312,7 @@ impl Trainer {
         };
         t.opt_g = opt(t.opt_g, "optim_g.bpk")?;
         t.opt_d = opt(t.opt_d, "optim_d.bpk")?;
-        let running: Vec<Vec<f32>> = serde_json::from_slice(s.get("running.json", path)?)
-            .map_err(|e| anyhow::anyhow!("checkpoint {}: running.json: {e}", path.display()))?;
+        let running = read_running(&s, path)?;
         t.set_running_state(&running).map_err(|e| {
             anyhow::anyhow!("checkpoint {}: running statistics: {e}", path.display())
         })?;
@@ -335,19 +327,19 @@ impl Trainer {
         path: &Path,
         device: &Device,
     ) -> anyhow::Result<(Generator, TrainConfig, u64)> {
-        let s = Sections::read(path)?;
-        let state: SavedState =
-            serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
-                CheckpointError::Corrupt {
-                    path: path.display().to_string(),
-                    reason: format!("state.json: {e}"),
-                }
-            })?;
+        let (s, state) = read_checkpoint(path)?;
         let cfg = state.config;
         let generator = GeneratorConfig::new(cfg.preset)
             .with_num_classes(cfg.num_classes())
             .init(device);
         let generator = load_module(generator, s.get("generator.bpk", path)?, "generator", path)?;
+        let running = read_running(&s, path)?;
+        set_states(
+            &generator_states(&generator),
+            &running,
+            &generator.fc[0].weight.val().device(),
+        )
+        .map_err(|e| anyhow::anyhow!("checkpoint {}: running statistics: {e}", path.display()))?;
         Ok((generator, cfg, state.iteration))
     }
 
@@ -388,16 +380,7 @@ impl Trainer {
                 ones.len() + twos.len()
             ));
         }
-        for (r, v) in ones.iter().zip(values) {
-            let n = r.value().dims()[0];
-            if v.len() != n {
-                return Err(format!("length {} where {n} was expected", v.len()));
-            }
-            r.update(Tensor::from_data(
-                TensorData::new(v.clone(), [n]),
-                &self.device,
-            ));
-        }
+        set_states(&ones, &values[..ones.len()], &self.device)?;
         for (r, v) in twos.iter().zip(&values[ones.len()..]) {
             let [a, b] = r.value().dims();
             if v.len() != a * b {
@@ -635,6 +618,54 @@ impl CriticObjective {
         let figures = Tensor::cat(vec![l.clone().detach(), f1, f2, gn], 0);
         (l, figures)
     }
+}
+
+/// Reads and verifies a checkpoint and its `state.json`.
+fn read_checkpoint(path: &Path) -> anyhow::Result<(Sections, SavedState)> {
+    let s = Sections::read(path)?;
+    let state = serde_json::from_slice(s.get("state.json", path)?).map_err(|e| {
+        CheckpointError::Corrupt {
+            path: path.display().to_string(),
+            reason: format!("state.json: {e}"),
+        }
+    })?;
+    Ok((s, state))
+}
+
+/// The checkpoint's running statistics (generator batch norms first, then spectral-norm vectors).
+fn read_running(s: &Sections, path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
+    serde_json::from_slice(s.get("running.json", path)?)
+        .map_err(|e| anyhow::anyhow!("checkpoint {}: running.json: {e}", path.display()))
+}
+
+/// The generator's batch-norm running mean and variance, in checkpoint order.
+fn generator_states(g: &Generator) -> Vec<&RunningState<Tensor<1>>> {
+    let bns = [&g.bn0, &g.bn1].into_iter().flatten();
+    bns.flat_map(|b| [&b.running_mean, &b.running_var])
+        .collect()
+}
+
+/// Sets 1-D running states from the leading entries of `values`, checking every length.
+fn set_states(
+    states: &[&RunningState<Tensor<1>>],
+    values: &[Vec<f32>],
+    device: &Device,
+) -> Result<(), String> {
+    if values.len() < states.len() {
+        return Err(format!(
+            "{} tensors, expected at least {}",
+            values.len(),
+            states.len()
+        ));
+    }
+    for (r, v) in states.iter().zip(values) {
+        let n = r.value().dims()[0];
+        if v.len() != n {
+            return Err(format!("length {} where {n} was expected", v.len()));
+        }
+        r.update(Tensor::from_data(TensorData::new(v.clone(), [n]), device));
+    }
+    Ok(())
 }
 
 /// Runs `generator` in inference mode on latents `z` (`n × z_dim`, row-major) and optional labels.
