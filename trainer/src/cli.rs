@@ -9,10 +9,11 @@ use rand::{Rng, SeedableRng};
 
 use crate::data::{self, Split};
 use crate::device::{self, DeviceChoice};
+use crate::eval::{self, FcdProbe};
 use crate::model::Preset;
 use crate::objective::{Loss, OptimizerKind};
 use crate::report;
-use crate::run::{self, RunOptions};
+use crate::run::{self, EvalHook, RunOptions};
 use crate::train::{Dataset, TrainConfig, TrainData, Trainer, generate};
 
 /// Train GANs on handwritten digits and put the generator on a microcontroller.
@@ -157,6 +158,16 @@ pub struct TrainArgs {
     /// Do not export the generator at the end.
     #[arg(long)]
     no_export: bool,
+    /// Measure sample quality (FCD, as `tinygan eval`) every N iterations into metrics.csv and
+    /// losses.png; 0 = off. The first use trains and caches the digit classifier (a few minutes).
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
+    /// Digits per FCD measurement during training (values are only comparable at equal N).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    eval_samples: u64,
+    /// Classifier cache for --eval-every [default: as `tinygan eval`].
+    #[arg(long)]
+    cache: Option<PathBuf>,
 }
 
 /// `tinygan sample`.
@@ -235,13 +246,34 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let run_dir = a.run.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", a.model.preset.name(), a.model.loss.name()))
     });
+    let eval = |dataset: Dataset| -> anyhow::Result<Option<EvalHook>> {
+        if a.eval_every == 0 {
+            return Ok(None);
+        }
+        if dataset != Dataset::Mnist {
+            anyhow::bail!("--eval-every measures digits; it needs --dataset mnist");
+        }
+        let data_dir = data::resolve_data_dir(a.data.as_deref());
+        let cache = a.cache.clone().unwrap_or_else(eval::default_cache_path);
+        let probe = FcdProbe::load(&data_dir, &cache, &chosen.device.clone().inner(), false)?;
+        Ok(Some(EvalHook {
+            probe: std::sync::Arc::new(probe),
+            every: a.eval_every,
+            n: a.eval_samples as usize,
+        }))
+    };
     let opts = RunOptions {
         stop_after: None,
         quiet: false,
         iters_override: None,
+        eval: None,
     };
     let summary = if a.resume {
         let cfg = run::read_config(&run_dir)?;
+        let opts = RunOptions {
+            eval: eval(cfg.dataset)?,
+            ..opts
+        };
         let data = load_data(cfg.dataset, a.data.as_deref())?;
         eprintln!("resuming {} on {}", run_dir.display(), chosen.description);
         let opts = RunOptions {
@@ -263,6 +295,10 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
             .with_checkpoint_every(a.checkpoint_every);
         cfg.validate()?;
         let data = load_data(cfg.dataset, a.data.as_deref())?;
+        let opts = RunOptions {
+            eval: eval(cfg.dataset)?,
+            ..opts
+        };
         eprintln!(
             "training {} / {} on {} → {}",
             cfg.preset.name(),

@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+// Training allocates and frees many same-sized multi-megabyte tensors per step. glibc's malloc
+// hands them back to the kernel and page-faults them in again; mimalloc reuses them (with the
+// LeakyReLU rewrite in model.rs, ns-gan on `tiny` went 3.5 → 5.3 generator iterations/s).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // Burn materialises loaded optimiser state on its default device before moving it to the
     // training device; keep that default on the CPU so resuming a CPU run never opens a GPU.

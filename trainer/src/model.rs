@@ -19,7 +19,7 @@ use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 use burn::tensor::module::{conv_transpose2d, conv2d, linear};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use serde::{Deserialize, Serialize};
@@ -219,7 +219,7 @@ impl Generator {
                 for (i, l) in self.fc.iter().enumerate() {
                     h = l.forward(h);
                     if i < last {
-                        h = leaky_relu(h, LEAKY_SLOPE);
+                        h = lrelu(h);
                     }
                 }
                 h
@@ -338,6 +338,16 @@ fn conv_t_opts() -> ConvTransposeOptions<2> {
     ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1)
 }
 
+/// LeakyReLU(0.2) written as `0.8·relu(x) + 0.2·x`.
+///
+/// Same values and gradient as `burn::tensor::activation::leaky_relu`, but its backward pass is
+/// two cheap element-wise ops: on the CPU backend `leaky_relu`'s backward goes through
+/// `mask_where` and took 26 ms instead of 5 ms for a `[128, 64, 14, 14]` map
+/// (`trainer/examples/op_profile.rs`), a fifth of a `tiny` training step.
+pub fn lrelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    relu(x.clone()).mul_scalar(1.0 - LEAKY_SLOPE) + x.mul_scalar(LEAKY_SLOPE)
+}
+
 /// Derivative of LeakyReLU(0.2) at `pre`: 0.2 + 0.8·[pre > 0].
 fn leaky_grad<const D: usize>(pre: Tensor<D>) -> Tensor<D> {
     let dtype = pre.dtype();
@@ -419,7 +429,7 @@ impl Critic {
             for (wt, b) in &w.fc[..w.fc.len() - 1] {
                 let z = linear(h, wt.clone(), b.clone());
                 pre.push(PreAct::Flat(z.clone()));
-                h = leaky_relu(z, LEAKY_SLOPE);
+                h = lrelu(z);
             }
             h
         } else {
@@ -427,7 +437,7 @@ impl Critic {
             for (wt, b) in &w.conv {
                 let z = conv2d(h, wt.clone(), b.clone(), conv_opts());
                 pre.push(PreAct::Map(z.clone()));
-                h = leaky_relu(z, LEAKY_SLOPE);
+                h = lrelu(z);
             }
             h.reshape([n as i32, -1])
         };

@@ -29,7 +29,7 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, signed_to_pixel, write_atomically};
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// Columns of `metrics.csv`, in order (its header line, comma-separated).
-pub const METRICS_COLUMNS: [&str; 9] = [
+pub const METRICS_COLUMNS: [&str; 10] = [
     "iter",
     "d_loss",
     "g_loss",
@@ -39,6 +39,7 @@ pub const METRICS_COLUMNS: [&str; 9] = [
     "grad_norm",
     "iters_per_s",
     "elapsed_s",
+    "fcd",
 ];
 /// How often [`MetricsCsv::append`] flushes to disk at the latest.
 pub const METRICS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -66,10 +67,13 @@ pub struct MetricsRow {
     pub iters_per_s: Option<f64>,
     /// Seconds since the run started (including earlier sessions of a resumed run).
     pub elapsed_s: Option<f64>,
+    /// Fréchet classifier distance of generated digits (`tinygan train --eval-every`), on the
+    /// iterations where it was measured.
+    pub fcd: Option<f64>,
 }
 
 impl MetricsRow {
-    fn values(&self) -> [Option<f64>; 8] {
+    fn values(&self) -> [Option<f64>; 9] {
         [
             self.d_loss,
             self.g_loss,
@@ -79,6 +83,7 @@ impl MetricsRow {
             self.grad_norm,
             self.iters_per_s,
             self.elapsed_s,
+            self.fcd,
         ]
     }
 
@@ -92,6 +97,7 @@ impl MetricsRow {
             "grad_norm" => &mut self.grad_norm,
             "iters_per_s" => &mut self.iters_per_s,
             "elapsed_s" => &mut self.elapsed_s,
+            "fcd" => &mut self.fcd,
             _ => return None,
         })
     }
@@ -214,14 +220,8 @@ impl MetricsCsv {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Self::create(run_dir),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let header = text.lines().next().unwrap_or("").trim();
-        if !header.is_empty() && header != header_line() {
-            bail!(
-                "{}: unexpected header {header:?} (expected {:?}); move the file away to start a new log",
-                path.display(),
-                header_line()
-            );
-        }
+        // Columns are matched by name, so a log from an older tinygan (fewer columns) is read
+        // and rewritten with the current header; the new columns stay empty in its old rows.
         let kept: Vec<MetricsRow> = parse_metrics(&text, &path)?
             .into_iter()
             .filter(|r| r.iter <= resumed_iter)
@@ -700,6 +700,15 @@ pub fn plot_losses(metrics: &[MetricsRow], path: &Path) -> Result<()> {
             series: vec![wasserstein],
         });
     }
+    let fcd = series(metrics, "FCD", RGBColor(0, 0, 0), |r| r.fcd);
+    if !fcd.points.is_empty() {
+        panels.push(Panel {
+            title: "Sample quality (Fréchet classifier distance, lower is better)",
+            y_desc: "FCD",
+            fixed_range: None,
+            series: vec![fcd],
+        });
+    }
     let acc = vec![
         series(metrics, "D accuracy on real", purple, |r| r.d_acc_real),
         series(metrics, "D accuracy on fake", orange, |r| r.d_acc_fake),
@@ -836,6 +845,7 @@ mod tests {
             grad_norm: Some(f64::NAN),
             iters_per_s: Some(123.456),
             elapsed_s: Some(iter as f64 * 0.1),
+            fcd: iter.is_multiple_of(3).then_some(12.5 / (iter as f64 + 1.0)),
         }
     }
 

@@ -22,11 +22,33 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint;
+use crate::eval::{FcdProbe, quick_fcd};
 use crate::report::{self, MetricsCsv, MetricsRow};
 use crate::train::{TrainConfig, TrainData, Trainer, fixed_noise};
 
 /// Number of samples in the fixed-noise grid.
 pub const GRID_SAMPLES: usize = 64;
+
+/// Sample quality measured during training: FCD of `n` generated digits every `every` iterations
+/// (written to the `fcd` column of `metrics.csv` and plotted in `losses.png`).
+#[derive(Clone)]
+pub struct EvalHook {
+    /// The judge (classifier + MNIST test statistics).
+    pub probe: Arc<FcdProbe>,
+    /// Measure every this many iterations (and at the last one).
+    pub every: u64,
+    /// Digits per measurement (1000 ≈ 1–2 s on 2 CPU cores).
+    pub n: usize,
+}
+
+impl std::fmt::Debug for EvalHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalHook")
+            .field("every", &self.every)
+            .field("n", &self.n)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -37,6 +59,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Train up to this many iterations on resume (overrides the saved config).
     pub iters_override: Option<u64>,
+    /// Measure sample quality during training.
+    pub eval: Option<EvalHook>,
 }
 
 /// How a run ended.
@@ -163,6 +187,7 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
     let mut window_iters = 0u64;
     let mut rate = 0.0;
     let mut finished = true;
+    let mut last_fcd = None;
     while trainer.iteration < cfg.iters {
         if interrupted.load(Ordering::SeqCst)
             || opts
@@ -195,6 +220,20 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             window_iters = 0;
         }
         let it = trainer.iteration;
+        let fcd = match &opts.eval {
+            Some(h) if h.every > 0 && (it.is_multiple_of(h.every) || it == cfg.iters) => {
+                // The same latents every time, so the curve shows the model, not the draw.
+                let seed = cfg.seed ^ 0x5eed_fcd;
+                // Inference mode: batch norm reads its running statistics and leaves them alone.
+                let g = trainer.generator.valid();
+                let dev = trainer.device.clone().inner();
+                Some(quick_fcd(&h.probe, &g, &dev, h.n, seed)?)
+            }
+            _ => None,
+        };
+        if let Some(f) = fcd {
+            last_fcd = Some(f);
+        }
         csv.append(&MetricsRow {
             iter: it,
             d_loss: Some(stats.d_loss),
@@ -205,6 +244,7 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             grad_norm: stats.grad_norm,
             iters_per_s: Some(rate),
             elapsed_s: Some(t0.elapsed().as_secs_f64()),
+            fcd,
         })?;
         let mut msg = format!("D {:.4} G {:.4}", stats.d_loss, stats.g_loss);
         if let Some(w) = stats.wasserstein {
@@ -215,6 +255,9 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
         }
         if let Some(g) = stats.grad_norm {
             msg += &format!(" |∇| {g:.3}");
+        }
+        if let Some(f) = last_fcd {
+            msg += &format!(" FCD {f:.2}");
         }
         bar.set_message(msg);
         bar.set_position(it);
