@@ -13,6 +13,7 @@ bash scripts/setup.sh
 
 step "format"
 cargo fmt --all --check
+cargo fmt --manifest-path tests/burn-roundtrip/Cargo.toml --check
 
 step "build"
 cargo build --release --workspace --all-targets
@@ -25,5 +26,8 @@ TINYGAN_FW_SKIP_INSTALL=1 TINYGAN_FW_SKIP_QEMU_TEST=1 bash scripts/firmware-test
 
 step "tests (unit, integration, end-to-end, firmware in QEMU)"
 cargo test --release --workspace
+
+step "burn-onnx round trip (exported ONNX → generated Burn code → same images as the trainer)"
+bash scripts/burn-roundtrip.sh
 
 step "done"

@@ -172,10 +172,15 @@ pub struct TrainArgs {
 
 /// `tinygan sample`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").args(["run", "blob"]).required(true)))]
 pub struct SampleArgs {
-    /// Run directory.
+    /// Run directory (the trainer's fp32 generator).
     #[arg(long)]
-    run: PathBuf,
+    run: Option<PathBuf>,
+    /// A runtime blob (`generator.tgb`): the int8 generator exactly as the firmware runs it, with
+    /// the firmware's own latent sampler (`runtime_nostd::latent(seed, i)`).
+    #[arg(long)]
+    blob: Option<PathBuf>,
     /// Number of digits.
     #[arg(long, default_value_t = 64)]
     n: usize,
@@ -330,13 +335,38 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
     if a.n == 0 {
         bail!("--n must be at least 1");
     }
+    let images = match (&a.run, &a.blob) {
+        (Some(run_dir), _) => sample_run_fp32(&a, run_dir)?,
+        (_, Some(blob)) => sample_blob_int8(&a, blob)?,
+        _ => bail!("give --run DIR or --blob FILE"),
+    };
+    let is_png = a
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png {
+        report::save_grid_png(&a.out, &images, a.n, 8.min(a.n))?;
+    } else {
+        let u8s: Vec<u8> = images
+            .iter()
+            .map(|&v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        data::write_idx_images(&a.out, &u8s, a.n)
+            .with_context(|| format!("cannot write {}", a.out.display()))?;
+    }
+    eprintln!("wrote {} digits to {}", a.n, a.out.display());
+    Ok(())
+}
+
+/// `n` digits (values in [-1, 1]) from the fp32 generator of a run.
+fn sample_run_fp32(a: &SampleArgs, run_dir: &Path) -> anyhow::Result<Vec<f32>> {
     let chosen = device::choose(a.device.device)?;
     let (generator, cfg, _) =
-        Trainer::load_generator(&run::checkpoint_path(&a.run), &chosen.device)?;
+        Trainer::load_generator(&run::checkpoint_path(run_dir), &chosen.device)?;
     if !cfg.preset.is_image() {
         bail!(
             "sample writes digits; {} is a {} run",
-            a.run.display(),
+            run_dir.display(),
             cfg.preset.name()
         );
     }
@@ -345,7 +375,7 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
         (Some(c), true) => bail!("--class must be 0..=9, got {c}"),
         (Some(_), false) => bail!(
             "--class needs a conditional model; {} is not",
-            a.run.display()
+            run_dir.display()
         ),
         (None, true) => Some((0..a.n).map(|i| (i % 10) as u8).collect()),
         (None, false) => None,
@@ -367,22 +397,39 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
             &chosen.device,
         ));
     }
-    let is_png = a
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if is_png {
-        report::save_grid_png(&a.out, &images, a.n, 8.min(a.n))?;
-    } else {
-        let u8s: Vec<u8> = images
-            .iter()
-            .map(|&v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8)
-            .collect();
-        data::write_idx_images(&a.out, &u8s, a.n)
-            .with_context(|| format!("cannot write {}", a.out.display()))?;
+    Ok(images)
+}
+
+/// `n` digits (values in [-1, 1], from the runtime's u8 pixels) from the int8 runtime on a blob.
+fn sample_blob_int8(a: &SampleArgs, path: &Path) -> anyhow::Result<Vec<f32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = runtime_nostd::Model::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a valid tinygan blob: {e}", path.display()))?;
+    let classes = model.num_classes();
+    let label = |i: usize| -> anyhow::Result<Option<u8>> {
+        Ok(match (a.class, classes) {
+            (Some(c), n) if n > 0 && (c as usize) < n => Some(c),
+            (Some(c), n) if n > 0 => bail!("--class must be 0..={}, got {c}", n - 1),
+            (Some(_), _) => bail!(
+                "--class needs a conditional model; {} is not",
+                path.display()
+            ),
+            (None, 0) => None,
+            (None, n) => Some((i % n) as u8),
+        })
+    };
+    let mut scratch = runtime_nostd::Scratch::<{ runtime_nostd::MAX_PRESET_SCRATCH }>::new();
+    let mut z = vec![0f32; model.z_dim()];
+    let mut px = [0u8; runtime_nostd::IMAGE_PIXELS];
+    let mut images = Vec::with_capacity(a.n * 784);
+    for i in 0..a.n {
+        runtime_nostd::latent(a.seed, i as u32, &mut z);
+        model
+            .generate(&z, label(i)?, &mut scratch, &mut px)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        images.extend(px.iter().map(|&p| p as f32 / 127.5 - 1.0));
     }
-    eprintln!("wrote {} digits to {}", a.n, a.out.display());
-    Ok(())
+    Ok(images)
 }
 
 /// Exports the generator of the run in `run_dir` into `out` (default `RUN/export`).

@@ -405,6 +405,104 @@ fn render_png(
     save_png(path, &buf, w, h, image::ExtendedColorType::Rgb8)
 }
 
+/// One curve (or, with `points_only`, one scatter) of [`plot_xy`].
+#[derive(Clone, Debug)]
+pub struct XySeries {
+    /// Legend label.
+    pub name: String,
+    /// Colour as RGB.
+    pub color: (u8, u8, u8),
+    /// Points in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// Draw dots instead of a line.
+    pub points_only: bool,
+}
+
+/// Plots `series` in one panel (`640 × 440` px) with a legend, as a PNG written atomically: the
+/// general-purpose figure of the experiments report. Non-finite points are skipped; the axes span
+/// all points with a small margin.
+///
+/// ```no_run
+/// use trainer::report::{XySeries, plot_xy};
+/// let s = XySeries {
+///     name: "x²".into(),
+///     color: (31, 119, 180),
+///     points: (0..10).map(|i| (i as f64, (i * i) as f64)).collect(),
+///     points_only: false,
+/// };
+/// plot_xy(std::path::Path::new("square.png"), "Squares", "x", "y", &[s]).unwrap();
+/// ```
+pub fn plot_xy(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[XySeries],
+) -> Result<()> {
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    ensure!(!all.is_empty(), "nothing to plot for {}", path.display());
+    let span = |v: Vec<f64>| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let pad = if hi > lo { (hi - lo) * 0.05 } else { 1.0 };
+        (lo - pad)..(hi + pad)
+    };
+    let xr = span(all.iter().map(|p| p.0).collect());
+    let yr = span(all.iter().map(|p| p.1).collect());
+    render_png(path, (640, 440), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .margin_right(25)
+            .x_label_area_size(38)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xr, yr)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .light_line_style(RGBColor(242, 242, 242))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        for s in series {
+            let c = RGBColor(s.color.0, s.color.1, s.color.2);
+            let pts = s
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite());
+            let drawn = if s.points_only {
+                chart
+                    .draw_series(pts.map(|p| Circle::new(p, 3, c.filled())))
+                    .map_err(plot_err)?
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                    .map_err(plot_err)?
+            };
+            drawn.label(s.name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+            });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
 /// Size of the scatter plots of [`save_scatter_png`], in pixels.
 pub const SCATTER_SIZE: (u32, u32) = (640, 640);
 
