@@ -10,7 +10,7 @@ iters="${1:-10}"
 device="${DEVICE:-cpu}"
 py="${TORCH_PY:-python3}"
 peer="$repo_root/../shared/peers/torch_gan.py"
-cargo build --release --bin tinygan -q
+cargo build --release --workspace --bins -q
 bin="$CARGO_TARGET_DIR/release/tinygan"
 printf '%-8s %-8s %12s %12s %8s\n' preset loss tinygan torch ratio
 for loss in ns-gan wgan-gp; do

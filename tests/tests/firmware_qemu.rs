@@ -112,11 +112,15 @@ impl DrawTarget for Screen {
     }
 }
 
+/// The checkout under test. Read at run time: a compile-time `env!` path would go stale when a
+/// second clone reuses this build directory (CI does), and point the tests at the other clone.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+    )
+    .parent()
+    .unwrap()
+    .to_path_buf()
 }
 
 fn scratch_dir() -> PathBuf {

@@ -1190,7 +1190,14 @@ mod tests {
         let dir = std::env::var_os(DATA_ENV)
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/mnist"));
+            .unwrap_or_else(|| {
+                // Run-time lookup: a shared build directory may have compiled this elsewhere.
+                Path::new(
+                    &std::env::var_os("CARGO_MANIFEST_DIR")
+                        .expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+                )
+                .join("../../shared/mnist")
+            });
         assert!(
             find_mnist_file(&dir, "train-images-idx3-ubyte").is_some(),
             "real MNIST files not found in {} (set TINYGAN_DATA to a directory holding \

@@ -117,8 +117,11 @@ fn idx_header(p: &Path) -> [u32; 4] {
 /// IDX and PNG, then export.
 #[test]
 fn train_sample_export_end_to_end() {
-    let data = std::env::var("TINYGAN_DATA")
-        .unwrap_or_else(|_| format!("{}/../../shared/mnist", env!("CARGO_MANIFEST_DIR")));
+    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
+        // Run-time lookup: a shared build directory may have compiled this elsewhere.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        format!("{dir}/../../shared/mnist")
+    });
     assert!(
         Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
         "MNIST not found at {data}: set TINYGAN_DATA"

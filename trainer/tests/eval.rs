@@ -246,7 +246,14 @@ fn mnist_dir() -> PathBuf {
     let dir = std::env::var_os(data::DATA_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/mnist"));
+        .unwrap_or_else(|| {
+            // Run-time lookup: a shared build directory may have compiled this elsewhere.
+            Path::new(
+                &std::env::var_os("CARGO_MANIFEST_DIR")
+                    .expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+            )
+            .join("../../shared/mnist")
+        });
     assert!(
         data::find_mnist_file(&dir, "train-images-idx3-ubyte").is_some(),
         "MNIST not found in {}: set TINYGAN_DATA to a directory holding the four MNIST files",

@@ -3,34 +3,14 @@
 //!
 //! Its own test binary, so that no other training runs in the process at the same time.
 
-use burn::module::Module;
 use burn::prelude::*;
-use rand::{Rng, SeedableRng};
 use trainer::model::Preset;
 use trainer::objective::Loss;
 use trainer::run::{self, RunOptions};
-use trainer::train::{TrainConfig, TrainData, Trainer};
+use trainer::train::{TrainConfig, Trainer};
 
-fn synthetic_digits(n: usize) -> TrainData {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
-    TrainData::Images {
-        images: (0..n * 784).map(|_| rng.random()).collect(),
-        labels: (0..n).map(|_| rng.random_range(0..10)).collect(),
-    }
-}
-
-fn flat<M: Module>(m: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            self.0
-                .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.visit(&mut c);
-    c.0
-}
+mod common;
+use common::{flat, synthetic_digits};
 
 #[test]
 fn interrupted_and_resumed_run_ends_with_identical_weights() {

@@ -1,34 +1,14 @@
 //! Training behaviour on the CPU backend: every objective trains, and WGAN-GP covers the modes of
 //! the 8-Gaussian ring (resume: tests/resume.rs).
 
-use burn::module::Module;
 use burn::prelude::*;
-use rand::{Rng, SeedableRng};
 use trainer::data::gaussians8_modes_covered;
 use trainer::model::Preset;
 use trainer::objective::Loss;
 use trainer::train::{Dataset, TrainConfig, TrainData, Trainer};
 
-fn synthetic_digits(n: usize) -> TrainData {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
-    TrainData::Images {
-        images: (0..n * 784).map(|_| rng.random()).collect(),
-        labels: (0..n).map(|_| rng.random_range(0..10)).collect(),
-    }
-}
-
-fn flat<M: Module>(m: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            self.0
-                .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.visit(&mut c);
-    c.0
-}
+mod common;
+use common::{flat, synthetic_digits};
 
 #[test]
 fn every_objective_trains_tiny_without_nan_and_changes_weights() {

@@ -1,0 +1,31 @@
+//! Helpers shared by the trainer's integration tests.
+#![allow(dead_code)]
+
+use burn::module::Module;
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+use trainer::train::TrainData;
+
+/// `n` random 28×28 "digits" with random labels (fixed seed): fast stand-in data for tests that
+/// exercise the training machinery rather than learning.
+pub fn synthetic_digits(n: usize) -> TrainData {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+    TrainData::Images {
+        images: (0..n * 784).map(|_| rng.random()).collect(),
+        labels: (0..n).map(|_| rng.random_range(0..10)).collect(),
+    }
+}
+
+/// Every float parameter of a module, flattened in visiting order.
+pub fn flat<M: Module>(m: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            self.0
+                .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
