@@ -11,12 +11,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use burn::prelude::*;
-use rand::{Rng, SeedableRng};
+use burn::module::Module;
 use trainer::model::Preset;
-use trainer::objective::Loss;
-use trainer::to_spec::generator_spec;
-use trainer::train::{TrainConfig, TrainData, Trainer, fixed_noise};
+use trainer::to_spec::{generator_spec, warmed_up_trainer};
+use trainer::train::fixed_noise;
 
 /// Latents per case.
 const N: usize = 8;
@@ -38,20 +36,7 @@ fn main() -> anyhow::Result<()> {
             preset.name(),
             if conditional { "_cond" } else { "" }
         );
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
-        let data = TrainData::Images {
-            images: (0..128 * 784).map(|_| rng.random()).collect(),
-            labels: (0..128).map(|_| rng.random_range(0..10)).collect(),
-        };
-        let cfg = TrainConfig::with_defaults(preset, Loss::NsGan)
-            .with_batch(16)
-            .with_conditional(conditional)
-            .with_seed(5);
-        let mut t = Trainer::new(cfg, &Device::flex(), data)?;
-        // A few steps, so that batch-norm running statistics are not the identity.
-        for _ in 0..3 {
-            t.step()?;
-        }
+        let t = warmed_up_trainer(preset, conditional)?;
         let spec = generator_spec(&t.generator.valid(), preset.name(), "ns-gan", t.iteration);
         let z = fixed_noise(17, N, preset.z_dim());
         let labels: Vec<u8> = (0..N as u8).map(|i| (3 * i + 1) % 10).collect();

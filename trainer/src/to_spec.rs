@@ -112,3 +112,28 @@ pub fn generator_spec(
         layers,
     }
 }
+
+/// A `preset` trainer (NS-GAN, batch 16, seed 5) after 3 steps on random 28×28 data (seed 3): its
+/// generator has non-trivial batch-norm running statistics, which is what export checks need (a
+/// fresh model's BN is the identity, so folding mistakes would go unnoticed). Used by the export
+/// tests and the burn-onnx round-trip fixtures.
+pub fn warmed_up_trainer(
+    preset: crate::model::Preset,
+    conditional: bool,
+) -> anyhow::Result<crate::train::Trainer> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+    let data = crate::train::TrainData::Images {
+        images: (0..128 * 784).map(|_| rng.random()).collect(),
+        labels: (0..128).map(|_| rng.random_range(0..10)).collect(),
+    };
+    let cfg = crate::train::TrainConfig::with_defaults(preset, crate::objective::Loss::NsGan)
+        .with_batch(16)
+        .with_conditional(conditional)
+        .with_seed(5);
+    let mut t = crate::train::Trainer::new(cfg, &Device::flex(), data)?;
+    for _ in 0..3 {
+        t.step()?;
+    }
+    Ok(t)
+}

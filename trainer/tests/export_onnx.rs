@@ -3,31 +3,14 @@
 //! framework-free reference forward pass agrees too.
 
 use burn::prelude::*;
-use rand::{Rng, SeedableRng};
 /// The export crate's own tract helpers (one copy of the tract plumbing).
 #[path = "../../export/tests/common/mod.rs"]
 mod common;
 use trainer::model::Preset;
-use trainer::objective::Loss;
 use trainer::to_spec::generator_spec;
-use trainer::train::{TrainConfig, TrainData, Trainer};
 
-fn trained(preset: Preset, conditional: bool) -> Trainer {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
-    let data = TrainData::Images {
-        images: (0..128 * 784).map(|_| rng.random()).collect(),
-        labels: (0..128).map(|_| rng.random_range(0..10)).collect(),
-    };
-    let cfg = TrainConfig::with_defaults(preset, Loss::NsGan)
-        .with_batch(16)
-        .with_conditional(conditional)
-        .with_seed(5);
-    let mut t = Trainer::new(cfg, &Device::flex(), data).unwrap();
-    // A few steps so that batch-norm running statistics are not the identity.
-    for _ in 0..3 {
-        t.step().unwrap();
-    }
-    t
+fn trained(preset: Preset, conditional: bool) -> trainer::train::Trainer {
+    trainer::to_spec::warmed_up_trainer(preset, conditional).expect("a few training steps")
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
