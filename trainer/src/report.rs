@@ -973,10 +973,10 @@ mod tests {
         let path = dir.path().join(METRICS_FILE);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(
-            "iter,d_loss,g_loss,wasserstein,d_acc_real,d_acc_fake,grad_norm,iters_per_s,elapsed_s\n"
+            "iter,d_loss,g_loss,wasserstein,d_acc_real,d_acc_fake,grad_norm,iters_per_s,elapsed_s,fcd\n"
         ));
         assert!(
-            text.contains("\n1,0.5,0.501,,0.75,,NaN,123.456,0.1\n"),
+            text.contains("\n1,0.5,0.501,,0.75,,NaN,123.456,0.1,\n"),
             "{text}"
         );
         let back = read_metrics(&path).unwrap();
@@ -989,6 +989,28 @@ mod tests {
         csv.append(&row(1)).unwrap();
         csv.flush().unwrap();
         assert_eq!(read_metrics(csv.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn resume_rewrites_an_older_header() {
+        // A run logged by a tinygan without the later columns continues under the new header.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(METRICS_FILE);
+        fs::write(&p, "iter,d_loss,g_loss\n1,0.5,0.25\n2,0.4,0.2\n3,0.3,0.1\n").unwrap();
+        let mut csv = MetricsCsv::resume(dir.path(), 2).unwrap();
+        csv.append(&MetricsRow {
+            iter: 3,
+            fcd: Some(7.5),
+            ..MetricsRow::default()
+        })
+        .unwrap();
+        csv.flush().unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with(&(header_line() + "\n")), "{text}");
+        let rows = read_metrics(&p).unwrap();
+        assert_eq!(rows.iter().map(|r| r.iter).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(rows[1].g_loss, Some(0.2));
+        assert_eq!((rows[2].g_loss, rows[2].fcd), (None, Some(7.5)));
     }
 
     #[test]
@@ -1184,10 +1206,18 @@ mod tests {
         }
         plot_losses(&acc, &p).unwrap();
         assert_eq!(image::open(&p).unwrap().height(), 3 * PLOT_PANEL_HEIGHT);
+        // An FCD panel when some rows were measured (`train --eval-every`).
+        let mut with_fcd = rows.clone();
+        for r in with_fcd.iter_mut().step_by(100) {
+            r.fcd = Some(100.0 / r.iter as f64);
+        }
+        plot_losses(&with_fcd, &p).unwrap();
+        assert_eq!(image::open(&p).unwrap().height(), 3 * PLOT_PANEL_HEIGHT);
         let losses_only: Vec<MetricsRow> = [row(1), row(3)]
             .into_iter()
             .map(|r| MetricsRow {
                 d_acc_real: None,
+                fcd: None,
                 ..r
             })
             .collect();
