@@ -347,10 +347,7 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
     if is_png {
         report::save_grid_png(&a.out, &images, a.n, 8.min(a.n))?;
     } else {
-        let u8s: Vec<u8> = images
-            .iter()
-            .map(|&v| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8)
-            .collect();
+        let u8s: Vec<u8> = images.iter().map(|&v| data::signed_to_pixel(v)).collect();
         data::write_idx_images(&a.out, &u8s, a.n)
             .with_context(|| format!("cannot write {}", a.out.display()))?;
     }

@@ -8,7 +8,7 @@
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use trainer::model::{Critic, CriticConfig, Preset};
+use trainer::model::{Critic, CriticConfig, CriticWeights, Preset};
 use trainer::objective::Loss;
 use trainer::train::CriticObjective;
 
@@ -63,10 +63,30 @@ fn inputs(dev: &Device, dim: usize, b: usize, draws: usize) -> Inputs {
     }
 }
 
+impl Inputs {
+    /// The critic loss of `obj` on these inputs, with weights `w`.
+    fn loss(
+        &self,
+        obj: CriticObjective,
+        critic: &Critic,
+        w: &CriticWeights,
+        y: Option<Tensor<2>>,
+    ) -> Tensor<1> {
+        let (l, _) = obj.evaluate(
+            critic,
+            w,
+            self.real.clone(),
+            self.fake.clone(),
+            &self.eps,
+            y,
+        );
+        l
+    }
+}
+
 fn loss_value(critic: &Critic, obj: CriticObjective, inp: &Inputs, y: Option<Tensor<2>>) -> f64 {
-    let w = critic.weights(false);
-    let (l, _) = obj.evaluate(critic, &w, inp.real.clone(), inp.fake.clone(), &inp.eps, y);
-    l.into_scalar::<f64>()
+    inp.loss(obj, critic, &critic.weights(false), y)
+        .into_scalar::<f64>()
 }
 
 /// Which weight to probe: (layer kind, layer index, flat element indices).
@@ -108,15 +128,7 @@ fn check(preset: Preset, loss: Loss, spectral_norm: bool, probes: &[Probe]) -> f
     let obj = CriticObjective { loss, lambda: 10.0 };
 
     let w = critic.weights(false);
-    let (l, _) = obj.evaluate(
-        &critic,
-        &w,
-        inp.real.clone(),
-        inp.fake.clone(),
-        &inp.eps,
-        None,
-    );
-    let grads = l.backward();
+    let grads = inp.loss(obj, &critic, &w, None).backward();
 
     let mut worst: f64 = 0.0;
     let mut skipped = 0;
@@ -221,15 +233,7 @@ fn spectral_norm_critic_penalty_is_finite() {
         loss: Loss::WganGp,
         lambda: 10.0,
     };
-    let (l, _) = obj.evaluate(
-        &critic,
-        &w,
-        inp.real.clone(),
-        inp.fake.clone(),
-        &inp.eps,
-        None,
-    );
-    let grads = l.backward();
+    let grads = inp.loss(obj, &critic, &w, None).backward();
     let g: Vec<f64> = critic.conv[0]
         .weight
         .val()
@@ -289,14 +293,7 @@ fn dropping_the_second_derivative_term_is_detected() {
         lambda: 0.0,
     }
     .evaluate(&critic, &w, inp.real.clone(), inp.fake.clone(), &[], None);
-    let (l_full, _) = obj.evaluate(
-        &critic,
-        &w,
-        inp.real.clone(),
-        inp.fake.clone(),
-        &inp.eps,
-        None,
-    );
+    let l_full = inp.loss(obj, &critic, &w, None);
     let penalty = (l_full - l_w.clone()).detach();
     let grads = (l_w + penalty).backward();
     let g: Vec<f64> = critic.fc[0]
