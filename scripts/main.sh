@@ -4,4 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$repo_root"
-exec cargo run --release --bin tinygan -- train "$@"
+# Built the way scripts/test.sh builds it (whole workspace), so the two share one build of Burn
+# and of the trainer instead of rebuilding each other's feature set.
+cargo build --release --workspace --bins
+exec "$CARGO_TARGET_DIR/release/tinygan" train "$@"
