@@ -207,4 +207,43 @@ fn train_sample_export_end_to_end() {
         "sample", "--run", r, "--class", "12", "--out", "y.idx", "--device", "cpu",
     ]);
     assert_clean_failure(&o, "--class must be 0..=9");
+
+    // The int8 runtime on the exported blob: the requested class, the IDX layout.
+    let blob = run.join("export").join("generator.tgb");
+    let b = blob.to_str().unwrap();
+    let idx8 = dir.path().join("int8.idx");
+    let o = tinygan(&[
+        "sample",
+        "--blob",
+        b,
+        "--n",
+        "5",
+        "--class",
+        "7",
+        "--out",
+        idx8.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(idx_header(&idx8), [0x0803, 5, 28, 28]);
+    assert_eq!(std::fs::metadata(&idx8).unwrap().len(), 16 + 5 * 784);
+    let o = tinygan(&["sample", "--blob", b, "--class", "10", "--out", "y.idx"]);
+    assert_clean_failure(&o, "--class must be 0..=9");
+    // A garbled blob is refused with a message, and nothing is written.
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 0x40;
+    let bad = dir.path().join("bad.tgb");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = dir.path().join("never.idx");
+    let o = tinygan(&[
+        "sample",
+        "--blob",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, "not a valid tinygan blob");
+    assert!(!out.exists());
+    // Exactly one source.
+    let o = tinygan(&["sample", "--run", r, "--blob", b, "--out", "y.idx"]);
+    assert_clean_failure(&o, "cannot be used with");
 }
