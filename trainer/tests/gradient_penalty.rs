@@ -119,10 +119,11 @@ fn with_weight(critic: &Critic, probe_is_fc: bool, layer: usize, idx: usize, del
 /// Returns the worst relative error over the probes.
 fn check(preset: Preset, loss: Loss, spectral_norm: bool, probes: &[Probe]) -> f64 {
     let dev = device().autodiff();
-    dev.seed(3);
-    let critic = CriticConfig::new(preset)
-        .with_spectral_norm(spectral_norm)
-        .init(&dev);
+    let critic = init_critic(
+        CriticConfig::new(preset).with_spectral_norm(spectral_norm),
+        &dev,
+        3,
+    );
     let draws = if loss == Loss::WganFd { 2 } else { 1 };
     let inp = inputs(&dev, 784, 4, draws);
     let obj = CriticObjective { loss, lambda: 10.0 };
