@@ -4,8 +4,112 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::PadMode;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use std::time::Instant;
+
+// ---- A 4×4 stride-2 convolution as space-to-depth → im2col → one GEMM on NHWC maps. ----
+// Measured against burn-flex's own conv to see whether a GEMM formulation would close the gap to
+// PyTorch: it does not (see the figures this example prints), because burn-flex's pad / permute /
+// cat copies cost more than the GEMM itself.
+
+/// A `[O, C, 4, 4]` kernel (Burn's conv layout) as the `[16·C, O]` matrix that [`conv4s2`]
+/// multiplies with; rows are ordered `(dy, dx, py, px, c)`.
+fn weight_matrix(w: Tensor<4>) -> Tensor<2> {
+    let [o, c, kh, kw] = w.dims();
+    assert_eq!((kh, kw), (4, 4), "conv4s2 needs a 4×4 kernel");
+    // [o, c, ky, kx] = [o, c, dy, py, dx, px] → [dy, dx, py, px, c, o]
+    w.reshape([o, c, 2, 2, 2, 2])
+        .permute([2, 4, 3, 5, 1, 0])
+        .reshape([16 * c, o])
+}
+
+/// The padded map `[B, H, W, C]` cut into 2×2 cells: `[B, H/2 + 1, W/2 + 1, 4·C]`, channels
+/// ordered `(py, px, c)`.
+fn space_to_depth(x: Tensor<4>) -> Tensor<4> {
+    let [b, h, w, c] = x.dims();
+    let (hp, wp) = (h / 2 + 1, w / 2 + 1);
+    x.pad([(0, 0), (1, 1), (1, 1), (0, 0)], PadMode::Constant(0.0))
+        .reshape([b, hp, 2, wp, 2, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([b, hp, wp, 4 * c])
+}
+
+/// Inverse of [`space_to_depth`] including the crop: `[B, H/2 + 1, W/2 + 1, 4·C]` → `[B, H, W, C]`.
+fn depth_to_space(s: Tensor<4>) -> Tensor<4> {
+    let [b, hp, wp, c4] = s.dims();
+    let c = c4 / 4;
+    s.reshape([b, hp, wp, 2, 2, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([b, 2 * hp, 2 * wp, c])
+        .slice([0..b, 1..2 * hp - 1, 1..2 * wp - 1, 0..c])
+}
+
+const SHIFTS: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 0), (1, 1)];
+
+/// `conv2d(x, w, b, stride 2, padding 1)` for a 4×4 kernel on NHWC maps: `x` `[B, H, W, C]` with
+/// even `H, W`, `w` from [`weight_matrix`]; returns `[B, H/2, W/2, O]`.
+fn conv4s2(x: Tensor<4>, w: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let [b, h, wd, c] = x.dims();
+    assert!(h % 2 == 0 && wd % 2 == 0, "conv4s2 needs even H and W");
+    let o = w.dims()[1];
+    let (ho, wo) = (h / 2, wd / 2);
+    let cells = space_to_depth(x);
+    let cols = Tensor::cat(
+        SHIFTS
+            .iter()
+            .map(|&(dy, dx)| {
+                cells
+                    .clone()
+                    .slice([0..b, dy..dy + ho, dx..dx + wo, 0..4 * c])
+            })
+            .collect(),
+        3,
+    );
+    let mut y = cols.reshape([b * ho * wo, 16 * c]).matmul(w);
+    if let Some(bias) = bias {
+        y = y + bias.reshape([1, o]);
+    }
+    y.reshape([b, ho, wo, o])
+}
+
+/// The adjoint of [`conv4s2`] with the same kernel matrix: `conv_transpose2d(g, w, stride 2,
+/// padding 1)` on NHWC maps, `g` `[B, H, W, O]` → `[B, 2H, 2W, C]`.
+///
+/// It is both the critic's input gradient (a transposed matmul followed by the adjoint of the
+/// im2col gather) and the generator's upsampling layer, whose `[C_in, C_out, 4, 4]` kernel is a
+/// conv kernel read the other way round: pass `weight_matrix(w)` and `bias` for `C_out`.
+fn conv4s2_t(g: Tensor<4>, w: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let [b, h, wd, o] = g.dims();
+    let c16 = w.dims()[0];
+    let c4 = c16 / 4;
+    let cols = g
+        .reshape([b * h * wd, o])
+        .matmul(w.transpose())
+        .reshape([b, h, wd, c16]);
+    let mut cells: Option<Tensor<4>> = None;
+    for (k, &(dy, dx)) in SHIFTS.iter().enumerate() {
+        let part = cols
+            .clone()
+            .slice([0..b, 0..h, 0..wd, k * c4..(k + 1) * c4])
+            .pad(
+                [(0, 0), (dy, 1 - dy), (dx, 1 - dx), (0, 0)],
+                PadMode::Constant(0.0),
+            );
+        cells = Some(match cells {
+            None => part,
+            Some(acc) => acc + part,
+        });
+    }
+    let y = depth_to_space(cells.expect("four shifts"));
+    match bias {
+        Some(bias) => {
+            let c = c4 / 4;
+            y + bias.reshape([1, 1, 1, c])
+        }
+        None => y,
+    }
+}
 
 fn time<F: FnMut() -> f32>(name: &str, mut f: F) {
     for _ in 0..3 {
@@ -63,6 +167,78 @@ fn main() {
         let y = conv2d(x2a.clone(), w2a.clone(), None, copt.clone());
         let g = y.sum().backward();
         w2a.grad(&g).unwrap().sum().into_scalar::<f32>()
+    });
+    // the same conv as one GEMM on NHWC maps (trainer::conv)
+    let x2h = r4([b, 14, 14, 64], &ad).require_grad();
+    time("conv2 fwd+bwd autodiff, conv4s2 GEMM (NHWC)", || {
+        let y = conv4s2(x2h.clone(), weight_matrix(w2a.clone()), None);
+        let g = y.sum().backward();
+        w2a.grad(&g).unwrap().sum().into_scalar::<f32>()
+    });
+    let g2h = r4([b, 7, 7, 128], &dev);
+    let x1h = r4([b, 28, 28, 1], &dev);
+    let w1d = w1.clone();
+    let w2d = w2.clone();
+    let x2hd = r4([b, 14, 14, 64], &dev);
+    let diff = (conv4s2(x2hd.clone(), weight_matrix(w2d.clone()), None)
+        - conv2d(
+            x2hd.clone().permute([0, 3, 1, 2]),
+            w2d.clone(),
+            None,
+            copt.clone(),
+        )
+        .permute([0, 2, 3, 1]))
+    .abs()
+    .max()
+    .into_scalar::<f32>();
+    let diff_t = (conv4s2_t(g2h.clone(), weight_matrix(w2d.clone()), None)
+        - conv_transpose2d(
+            g2h.clone().permute([0, 3, 1, 2]),
+            w2d.clone(),
+            None,
+            topt.clone(),
+        )
+        .permute([0, 2, 3, 1]))
+    .abs()
+    .max()
+    .into_scalar::<f32>();
+    println!("conv4s2 vs conv2d max |diff| {diff:.1e}, conv4s2_t vs conv_transpose2d {diff_t:.1e}");
+    assert!(
+        diff < 1e-2 && diff_t < 1e-2,
+        "the GEMM formulation must compute the same conv"
+    );
+    time("conv2 fwd, conv4s2 GEMM", || {
+        conv4s2(x2hd.clone(), weight_matrix(w2d.clone()), None)
+            .sum()
+            .into_scalar::<f32>()
+    });
+    time("conv1 fwd, conv4s2 GEMM", || {
+        conv4s2(x1h.clone(), weight_matrix(w1d.clone()), None)
+            .sum()
+            .into_scalar::<f32>()
+    });
+    time("conv2 x-grad, conv4s2_t GEMM", || {
+        conv4s2_t(g2h.clone(), weight_matrix(w2d.clone()), None)
+            .sum()
+            .into_scalar::<f32>()
+    });
+    let w1a = r4([64, 1, 4, 4], &ad).require_grad();
+    let x1a = r4([b, 1, 28, 28], &ad);
+    time("conv1 fwd+bwd(w) autodiff, burn", || {
+        let y = conv2d(x1a.clone(), w1a.clone(), None, copt.clone());
+        let g = y.sum().backward();
+        w1a.grad(&g).unwrap().sum().into_scalar::<f32>()
+    });
+    let x1ha = r4([b, 28, 28, 1], &ad);
+    time("conv1 fwd+bwd(w) autodiff, conv4s2", || {
+        let y = conv4s2(x1ha.clone(), weight_matrix(w1a.clone()), None);
+        let g = y.sum().backward();
+        w1a.grad(&g).unwrap().sum().into_scalar::<f32>()
+    });
+    let a = r4([b, 7, 7, 1024], &dev).reshape([b * 49, 1024]);
+    let m = r4([1, 1, 1024, 128], &dev).reshape([1024, 128]);
+    time("matmul [6272,1024]x[1024,128] (conv2's GEMM)", || {
+        a.clone().matmul(m.clone()).sum().into_scalar::<f32>()
     });
     let big = r4([b, 64, 14, 14], &dev);
     time("leaky_relu 128x64x14x14", || {

@@ -38,14 +38,34 @@ fn compare(name: &str, a: &[f32], b: &[f32]) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let gpu = choose(DeviceChoice::Wgpu)?;
-    println!("comparing burn-flex with {}", gpu.description);
+    let args: Vec<String> = std::env::args().collect();
+    // `--exclusive-pages`: one buffer per allocation instead of cubecl's default adaptive pool
+    // (which sub-allocates and relocates); `--vulkan`: pin the graphics API.
+    let gpu = if args
+        .iter()
+        .any(|a| a == "--exclusive-pages" || a == "--vulkan")
+    {
+        use burn::tensor::wgpu::{MemoryConfiguration, WgpuBackend};
+        let mut opts = Device::wgpu_options();
+        if args.iter().any(|a| a == "--exclusive-pages") {
+            opts = opts.memory_config(MemoryConfiguration::ExclusivePages);
+        }
+        if args.iter().any(|a| a == "--vulkan") {
+            opts = opts.graphics_api(WgpuBackend::Vulkan);
+        }
+        let device = opts.init().map_err(|e| anyhow::anyhow!("wgpu init: {e}"))?;
+        println!("options: {:?}", &args[1..]);
+        device
+    } else {
+        choose(DeviceChoice::Wgpu)?.device
+    };
+    println!("comparing burn-flex with wgpu {:?}", gpu.identity());
     let cpu = Device::flex();
     let x_shape = [16, 64, 14, 14];
     let w_shape = [128, 64, 4, 4];
     let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &cpu);
     let w = Tensor::<4>::random(w_shape, Distribution::Normal(0.0, 0.1), &cpu);
-    let only_steps = std::env::args().any(|a| a == "--steps-only");
+    let only_steps = args.iter().any(|a| a == "--steps-only");
     let ops: [(&str, Op); 8] = [
         ("conv2d k4 s2 p1", |x, w| {
             conv2d(x, w, None, ConvOptions::new([2, 2], [1, 1], [1, 1], 1))
@@ -76,10 +96,7 @@ fn main() -> anyhow::Result<()> {
     for (name, op) in ops.into_iter().filter(|_| !only_steps) {
         // Forward on both devices.
         let a = to_vec(op(x.clone(), w.clone()));
-        let b = to_vec(op(
-            x.clone().to_device(&gpu.device),
-            w.clone().to_device(&gpu.device),
-        ));
+        let b = to_vec(op(x.clone().to_device(&gpu), w.clone().to_device(&gpu)));
         compare(&format!("{name} (forward)"), &a, &b);
         if name.contains("mask") {
             continue; // a comparison has no gradient
@@ -94,16 +111,12 @@ fn main() -> anyhow::Result<()> {
             let g = (y * r).sum().backward();
             to_vec(xa.grad(&g).expect("x has a gradient"))
         };
-        compare(
-            &format!("{name} (gradient)"),
-            &grad(&cpu),
-            &grad(&gpu.device),
-        );
+        compare(&format!("{name} (gradient)"), &grad(&cpu), &grad(&gpu));
     }
-    conv_weight_grads(&cpu, &gpu.device);
-    adam_step(&cpu, &gpu.device);
-    batch_norm(&cpu, &gpu.device);
-    one_training_step(&gpu.device)?;
+    conv_weight_grads(&cpu, &gpu);
+    adam_step(&cpu, &gpu);
+    batch_norm(&cpu, &gpu);
+    one_training_step(&gpu)?;
     Ok(())
 }
 

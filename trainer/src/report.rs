@@ -194,6 +194,7 @@ pub struct MetricsCsv {
     path: PathBuf,
     writer: BufWriter<File>,
     last_flush: Instant,
+    elapsed_before: f64,
 }
 
 impl MetricsCsv {
@@ -234,7 +235,16 @@ impl MetricsCsv {
             Ok(())
         })
         .with_context(|| format!("cannot rewrite {}", path.display()))?;
-        Self::open_append(path)
+        let mut csv = Self::open_append(path)?;
+        csv.elapsed_before = kept.iter().rev().find_map(|r| r.elapsed_s).unwrap_or(0.0);
+        Ok(csv)
+    }
+
+    /// Training time already logged before this session (the last kept row's `elapsed_s` after
+    /// [`MetricsCsv::resume`], else 0): a resumed run adds its own time to it, so `elapsed_s`
+    /// is the run's total training time, comparable between interrupted and uninterrupted runs.
+    pub fn elapsed_before(&self) -> f64 {
+        self.elapsed_before
     }
 
     /// [`MetricsCsv::resume`] from `iter` when `resume_from` is `Some(iter)`, else
@@ -255,6 +265,7 @@ impl MetricsCsv {
             path,
             writer: BufWriter::new(file),
             last_flush: Instant::now(),
+            elapsed_before: 0.0,
         })
     }
 
@@ -1053,6 +1064,7 @@ mod tests {
         // Checkpoint was at iteration 20: rows 21..=31 go, 21.. are appended again.
         {
             let mut csv = MetricsCsv::resume(dir.path(), 20).unwrap();
+            assert_eq!(csv.elapsed_before(), row(20).elapsed_s.unwrap());
             for i in 21..=25 {
                 csv.append(&row(i)).unwrap();
             }

@@ -243,7 +243,7 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             d_acc_fake: stats.acc_fake,
             grad_norm: stats.grad_norm,
             iters_per_s: Some(rate),
-            elapsed_s: Some(t0.elapsed().as_secs_f64()),
+            elapsed_s: Some(csv.elapsed_before() + t0.elapsed().as_secs_f64()),
             fcd,
         })?;
         let mut msg = format!("D {:.4} G {:.4}", stats.d_loss, stats.g_loss);
