@@ -4,6 +4,7 @@
 //! experiments modes OUT_DIR [--iters N]          # mode coverage on gaussians8 over training
 //! experiments inverse-cdf OUT_DIR [--steps N]    # a 1-D generator U[0,1] → N(0,1) vs Φ⁻¹
 //! experiments js-vs-w OUT_DIR GAN_RUN WGAN_RUN   # critic signal vs FCD, from two runs' metrics
+//! experiments lipschitz OUT_DIR RUN… [--fcd X]    # Lipschitz variants: iterations and time to FCD X
 //! ```
 //!
 //! Build with the workspace (`cargo build --release --workspace --examples`), run
@@ -58,9 +59,26 @@ enum Cmd {
         gan_run: PathBuf,
         wgan_run: PathBuf,
     },
+    /// The Lipschitz variants side by side, from runs trained with --eval-every: FCD over
+    /// iterations and over training time, and when each first reaches `--fcd`.
+    Lipschitz {
+        out: PathBuf,
+        /// Run directories (one per variant).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The FCD level to reach.
+        #[arg(long, default_value_t = 500.0)]
+        fcd: f64,
+    },
 }
 
-const COLORS: [(u8, u8, u8); 4] = [(214, 39, 40), (255, 127, 14), (44, 160, 44), (31, 119, 180)];
+const COLORS: [(u8, u8, u8); 5] = [
+    (214, 39, 40),
+    (255, 127, 14),
+    (44, 160, 44),
+    (31, 119, 180),
+    (148, 103, 189),
+];
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
@@ -76,6 +94,7 @@ fn main() -> anyhow::Result<()> {
             gan_run,
             wgan_run,
         } => js_vs_w(&out, &gan_run, &wgan_run),
+        Cmd::Lipschitz { out, runs, fcd } => lipschitz(&out, &runs, fcd),
     }
 }
 
@@ -492,5 +511,81 @@ fn js_vs_w(out: &Path, gan_run: &Path, wgan_run: &Path) -> anyhow::Result<()> {
             points: xy(&west),
             points_only: true,
         }],
+    )
+}
+
+/// Experiment 4: per run, its variant (from `config.json`), seconds per iteration, final and best
+/// FCD, and the first evaluation at which FCD ≤ `level` (iteration and training time; the time
+/// includes the FCD evaluations themselves, the same ≈ 1.5 s each for every variant).
+fn lipschitz(out: &Path, runs: &[PathBuf], level: f64) -> anyhow::Result<()> {
+    let mut csv = create(out, "lipschitz.csv")?;
+    writeln!(csv, "variant,iter,elapsed_s,fcd")?;
+    let mut text = format!(
+        "{:<18} {:>7} {:>8} {:>10} {:>9} {:>16} {:>16}\n",
+        "variant", "iters", "s/iter", "final FCD", "best FCD", "iters to target", "time to target"
+    );
+    let (mut by_iter, mut by_time) = (Vec::new(), Vec::new());
+    for (k, run) in runs.iter().enumerate() {
+        let cfg = trainer::run::read_config(run)?;
+        let name = match (cfg.loss, cfg.spectral_norm) {
+            (Loss::Wgan, true) => "spectral norm".to_string(),
+            (Loss::Wgan, false) => "wgan (clipping)".to_string(),
+            (l, true) => format!("{} + SN", l.name()),
+            (l, false) => l.name().to_string(),
+        };
+        let rows = read_metrics(&run.join("metrics.csv"))?;
+        let pts: Vec<(u64, f64, f64)> = rows
+            .iter()
+            .filter_map(|r| Some((r.iter, r.elapsed_s?, r.fcd?)))
+            .collect();
+        ensure!(
+            !pts.is_empty(),
+            "{}: no FCD measurements; train with --eval-every",
+            run.display()
+        );
+        for (it, t, f) in &pts {
+            writeln!(csv, "{name},{it},{t},{f}")?;
+        }
+        let last = rows.last().expect("rows exist when points do");
+        let per_iter = last.elapsed_s.unwrap_or(f64::NAN) / last.iter as f64;
+        let best = pts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+        let hit = pts.iter().find(|p| p.2 <= level);
+        text += &format!(
+            "{name:<18} {:>7} {per_iter:>8.3} {:>10.1} {best:>9.1} {:>16} {:>16}\n",
+            last.iter,
+            pts.last().expect("non-empty").2,
+            hit.map_or("not reached".into(), |h| h.0.to_string()),
+            hit.map_or("not reached".into(), |h| format!("{:.0} s", h.1)),
+        );
+        let color = COLORS[k % COLORS.len()];
+        by_iter.push(XySeries {
+            name: name.clone(),
+            color,
+            points: pts.iter().map(|p| (p.0 as f64, p.2)).collect(),
+            points_only: false,
+        });
+        by_time.push(XySeries {
+            name,
+            color,
+            points: pts.iter().map(|p| (p.1, p.2)).collect(),
+            points_only: false,
+        });
+    }
+    text = format!("target FCD ≤ {level}\n{text}");
+    create(out, "lipschitz.txt")?.write_all(text.as_bytes())?;
+    eprint!("{text}");
+    plot_xy(
+        &out.join("lipschitz-iters.png"),
+        "Lipschitz variants on tiny: FCD over generator iterations",
+        "generator iteration",
+        "FCD (n = 1000)",
+        &by_iter,
+    )?;
+    plot_xy(
+        &out.join("lipschitz-time.png"),
+        "Lipschitz variants on tiny: FCD over training time (this CPU)",
+        "training time [s]",
+        "FCD (n = 1000)",
+        &by_time,
     )
 }

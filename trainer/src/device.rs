@@ -49,8 +49,36 @@ pub fn choose(choice: DeviceChoice) -> Result<Chosen, DeviceError> {
     }
 }
 
+/// Runs the wgpu backend without kernel fusion unless the user set `BURN_FUSION_MAX_EXPLORATIONS`.
+///
+/// With burn-fusion 0.22.1 a `tiny` training step on lavapipe turns 782 of the critic's 1 024
+/// first-layer weights into NaN on step 3, although every op of the step matches the CPU backend
+/// on its own (`examples/wgpu_ops_check.rs`); with fusion off (`BURN_FUSION_MAX_EXPLORATIONS=0`,
+/// which makes burn-fusion run every segment unfused) the same steps stay finite. Burn's tracker
+/// has the same symptom on real GPUs (tracel-ai/burn#5202). Correct first: `tinygan` installs
+/// Burn's config (from `burn.toml` and the environment, as Burn would) with `max_explorations = 0`
+/// before the wgpu runtime starts. `BURN_FUSION_MAX_EXPLORATIONS=1000000` turns fusion back on.
+/// Returns whether fusion is off.
+#[cfg(feature = "wgpu")]
+fn fusion_off_by_default() -> bool {
+    use burn_std::config::RuntimeConfig;
+    if let Some(v) = std::env::var_os("BURN_FUSION_MAX_EXPLORATIONS") {
+        return v == "0";
+    }
+    let cfg = burn::BurnConfig::from_current_dir().override_from_env();
+    let Ok(mut v) = serde_json::to_value(&cfg) else {
+        return false;
+    };
+    v["fusion"]["beam_search"]["max_explorations"] = 0.into();
+    match serde_json::from_value::<burn::BurnConfig>(v) {
+        Ok(cfg) => burn::BurnConfig::try_set(cfg),
+        Err(_) => false,
+    }
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu(hardware_only: bool) -> Result<Chosen, DeviceError> {
+    let unfused = fusion_off_by_default();
     // Adapter discovery can panic deep inside drivers; treat that as "no adapter".
     let res = std::panic::catch_unwind(|| {
         let device = Device::wgpu_options().init().map_err(|e| e.to_string())?;
@@ -76,7 +104,7 @@ fn wgpu(hardware_only: bool) -> Result<Chosen, DeviceError> {
     }
     Ok(Chosen {
         device,
-        description: format!("wgpu ({name})"),
+        description: format!("wgpu ({name}){}", if unfused { ", fusion off" } else { "" }),
     })
 }
 
