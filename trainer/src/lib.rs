@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod conv_cpu;
 pub mod data;
 pub mod device;
 pub mod eval;

@@ -20,8 +20,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
-use burn::tensor::module::{conv_transpose2d, conv2d, linear};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::module::linear;
+
+use crate::conv_cpu::{self, Geometry};
 use serde::{Deserialize, Serialize};
 
 /// Negative slope of every LeakyReLU.
@@ -209,9 +210,9 @@ impl Generator {
                     self.bn1
                         .as_ref()
                         .expect("conv generator has bn1")
-                        .forward(up1.forward(h)),
+                        .forward(up_forward(up1, h)),
                 );
-                up2.forward(h).reshape([n, 784])
+                up_forward(up2, h).reshape([n, 784])
             }
             _ => {
                 let last = self.fc.len() - 1;
@@ -330,12 +331,28 @@ enum PreAct {
     Flat(Tensor<2>),
 }
 
-fn conv_opts() -> ConvOptions<2> {
-    ConvOptions::new([2, 2], [1, 1], [1, 1], 1)
+/// Every convolution of the conv presets: 4×4 kernels, stride 2, padding 1.
+const K4S2P1: Geometry = Geometry {
+    stride: 2,
+    padding: 1,
+};
+
+/// Adds a per-channel bias `[C]` to maps `[N, C, H, W]`.
+fn add_bias(x: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    match bias {
+        Some(b) => {
+            let c = b.dims()[0];
+            x + b.reshape([1, c, 1, 1])
+        }
+        None => x,
+    }
 }
 
-fn conv_t_opts() -> ConvTransposeOptions<2> {
-    ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1)
+/// A transposed-convolution layer's forward pass through [`conv_cpu::conv_transpose2d`] (the
+/// GEMM kernels on the CPU backend, Burn's own elsewhere).
+fn up_forward(layer: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let y = conv_cpu::conv_transpose2d(x, layer.weight.val(), K4S2P1);
+    add_bias(y, layer.bias.as_ref().map(|b| b.val()))
 }
 
 /// LeakyReLU(0.2) written as `0.8·relu(x) + 0.2·x`.
@@ -435,7 +452,7 @@ impl Critic {
         } else {
             let mut h = x.reshape([n, 1, 28, 28]);
             for (wt, b) in &w.conv {
-                let z = conv2d(h, wt.clone(), b.clone(), conv_opts());
+                let z = add_bias(conv_cpu::conv2d(h, wt.clone(), K4S2P1), b.clone());
                 pre.push(PreAct::Map(z.clone()));
                 h = lrelu(z);
             }
@@ -494,12 +511,7 @@ impl Critic {
                     None => g.clone().reshape([len, c, h, wd]),
                     Some(m) => m,
                 } * leaky_grad(z);
-                gm = Some(conv_transpose2d(
-                    gz,
-                    w.conv[i].0.clone(),
-                    None,
-                    conv_t_opts(),
-                ));
+                gm = Some(conv_cpu::conv_transpose2d(gz, w.conv[i].0.clone(), K4S2P1));
             }
             gm.expect("conv critic has layers").reshape([len, 784])
         }

@@ -1,0 +1,846 @@
+//! The models' convolutions on the CPU backend: im2col + one large GEMM per operation.
+//!
+//! Every convolution the models use is a square-kernel, stride-`s`, padding-`p` convolution
+//! without groups or dilation, and training needs exactly three products with its weight `W`
+//! `[A, B, K, K]` (`A` = the convolution's output channels):
+//!
+//! | operation | shapes | GEMM |
+//! |---|---|---|
+//! | [`conv2d`] | `x [N, B, H, W] → y [N, A, OH, OW]` | `cols(x) · Wᵀ` |
+//! | [`conv_transpose2d`] | `g [N, A, OH, OW] → [N, B, H, W]` | `col2im(g · W)` |
+//! | weight gradient | `x, g → [A, B, K, K]` | `gᵀ · cols(x)` |
+//!
+//! `cols(x)` is the im2col matrix `[N·OH·OW, B·K·K]` of the whole batch, so each operation is one
+//! GEMM with every sample in its long dimension (burn-flex's `conv2d` tiles the output into many
+//! small GEMMs, and its weight gradient is a convolution with a 14×14 "kernel"). The three close
+//! under differentiation: a convolution's input gradient is a transposed convolution and vice
+//! versa, and both weight gradients are the third product. So these two functions, with their own
+//! backward passes (a Burn backend extension, [`GemmConv`]), are all the critic's explicit input
+//! gradient needs for the gradient penalty to be ordinary autodiff.
+//!
+//! Only the CPU backend (burn-flex) takes this path, and only for `f32` and `f64` (the gradient
+//! tests run in `f64`); every other device or dtype goes through Burn's own `conv2d` / `conv_transpose2d`.
+//! `examples/conv_profile.rs` times both paths; the tests below check them against each other, and
+//! `tests/gradient_penalty.rs` checks the penalty gradient through them against finite differences.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, DType, DispatchDevice, Flex, backend_extension};
+use burn::prelude::*;
+use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Convolution geometry: square kernel, stride and symmetric zero padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+}
+
+impl Geometry {
+    /// Output size of the convolution along one axis of size `input` with kernel `k`.
+    fn conv_out(self, input: usize, k: usize) -> usize {
+        (input + 2 * self.padding - k) / self.stride + 1
+    }
+
+    /// Output size of the transposed convolution along one axis of size `input` with kernel `k`.
+    fn transpose_out(self, input: usize, k: usize) -> usize {
+        (input - 1) * self.stride + k - 2 * self.padding
+    }
+}
+
+/// 2-D convolution without bias: `x [N, B, H, W]`, `w [A, B, K, K]` → `[N, A, OH, OW]`.
+///
+/// On the CPU backend (`f32`, `f64`) this is [`GemmConv::gemm_conv2d`]; elsewhere Burn's `conv2d`.
+pub fn conv2d(x: Tensor<4>, w: Tensor<4>, geom: Geometry) -> Tensor<4> {
+    if uses_gemm(&x) {
+        Tensor::from_dispatch(<burn::backend::Dispatch as GemmConv>::gemm_conv2d(
+            x.into_dispatch(),
+            w.into_dispatch(),
+            geom.stride,
+            geom.padding,
+        ))
+    } else {
+        let p = geom.padding;
+        let s = geom.stride;
+        burn_conv2d(x, w, None, ConvOptions::new([s, s], [p, p], [1, 1], 1))
+    }
+}
+
+/// 2-D transposed convolution without bias (output padding 0): `g [N, A, OH, OW]`,
+/// `w [A, B, K, K]` → `[N, B, (OH−1)·s + K − 2p, …]`, the adjoint of [`conv2d`] with the same `w`.
+///
+/// On the CPU backend (`f32`, `f64`) this is [`GemmConv::gemm_conv_transpose2d`]; elsewhere Burn's
+/// `conv_transpose2d`.
+pub fn conv_transpose2d(g: Tensor<4>, w: Tensor<4>, geom: Geometry) -> Tensor<4> {
+    if uses_gemm(&g) {
+        Tensor::from_dispatch(
+            <burn::backend::Dispatch as GemmConv>::gemm_conv_transpose2d(
+                g.into_dispatch(),
+                w.into_dispatch(),
+                geom.stride,
+                geom.padding,
+            ),
+        )
+    } else {
+        let p = geom.padding;
+        let s = geom.stride;
+        burn_conv_transpose2d(
+            g,
+            w,
+            None,
+            ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1),
+        )
+    }
+}
+
+/// Whether `t` takes the GEMM path: it lives on the CPU backend (with or without autodiff), is
+/// `f32` or `f64`, and the environment does not say `TINYGAN_CPU_CONV=burn` (which selects burn-flex's own
+/// convolutions, for comparison: `tinygan bench` under both settings).
+fn uses_gemm(t: &Tensor<4>) -> bool {
+    static BURN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let burn = *BURN.get_or_init(|| std::env::var("TINYGAN_CPU_CONV").is_ok_and(|v| v == "burn"));
+    let device = t.device().inner();
+    !burn
+        && matches!(device.as_dispatch(), DispatchDevice::Flex(_))
+        && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+/// The two convolutions as a Burn backend extension: kernels for burn-flex, and for
+/// `Autodiff<Flex>` the backward passes built from the same kernels.
+#[backend_extension(Flex, Autodiff)]
+pub trait GemmConv: Backend {
+    /// See [`conv2d`].
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+
+    /// See [`conv_transpose2d`].
+    fn gemm_conv_transpose2d(
+        g: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+}
+
+impl GemmConv for Flex {
+    fn gemm_conv2d(x: FlexTensor, w: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+        kernels::conv2d(x, w, Geometry { stride, padding })
+    }
+
+    fn gemm_conv_transpose2d(
+        g: FlexTensor,
+        w: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
+        kernels::conv_transpose2d(g, w, Geometry { stride, padding })
+    }
+}
+
+/// Backward of `y = conv2d(x, w)`: `dx = conv_transpose2d(dy, w)`, `dw = dyᵀ · cols(x)`.
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 2> for ConvBackward {
+    type State = (NodeId, NodeId, Geometry);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, ckpt: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x_id, w_id, geom) = ops.state;
+        let x: FlexTensor = ckpt.retrieve_node_output(x_id);
+        let w: FlexTensor = ckpt.retrieve_node_output(w_id);
+        let k = w.layout().shape()[2];
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, kernels::weight_grad(x, dy.clone(), k, geom));
+        }
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, kernels::conv_transpose2d(dy, w, geom));
+        }
+    }
+}
+
+/// Backward of `out = conv_transpose2d(g, w)`: `dg = conv2d(dout, w)`, `dw = gᵀ · cols(dout)`.
+#[derive(Debug)]
+struct ConvTransposeBackward;
+
+impl Backward<Flex, 2> for ConvTransposeBackward {
+    type State = (NodeId, NodeId, Geometry);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, ckpt: &mut Checkpointer) {
+        let [node_g, node_w] = ops.parents;
+        let dout = grads.consume::<Flex>(&ops.node);
+        let (g_id, w_id, geom) = ops.state;
+        let g: FlexTensor = ckpt.retrieve_node_output(g_id);
+        let w: FlexTensor = ckpt.retrieve_node_output(w_id);
+        let k = w.layout().shape()[2];
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, kernels::weight_grad(dout.clone(), g, k, geom));
+        }
+        if let Some(node) = node_g {
+            grads.register::<Flex>(node.id, kernels::conv2d(dout, w, geom));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
+    fn gemm_conv2d(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let geom = Geometry { stride, padding };
+        match ConvBackward
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_id = prep.checkpoint(&x);
+                let w_id = prep.checkpoint(&w);
+                let y = kernels::conv2d(x.into_primitive(), w.into_primitive(), geom);
+                prep.finish((x_id, w_id, geom), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(kernels::conv2d(
+                x.into_primitive(),
+                w.into_primitive(),
+                geom,
+            )),
+        }
+    }
+
+    fn gemm_conv_transpose2d(
+        g: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let geom = Geometry { stride, padding };
+        match ConvTransposeBackward
+            .prepare::<C>([g.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let g_id = prep.checkpoint(&g);
+                let w_id = prep.checkpoint(&w);
+                let out = kernels::conv_transpose2d(g.into_primitive(), w.into_primitive(), geom);
+                prep.finish((g_id, w_id, geom), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(kernels::conv_transpose2d(
+                g.into_primitive(),
+                w.into_primitive(),
+                geom,
+            )),
+        }
+    }
+}
+
+/// The kernels on burn-flex tensors (row-major `f32` or `f64`; other dtypes fall back to
+/// burn-flex's own convolutions).
+mod kernels {
+    use super::*;
+    use burn::backend::Element;
+    use std::sync::Mutex;
+
+    /// An element type the kernels run in.
+    pub(super) trait Real:
+        Element + bytemuck::Pod + Default + std::ops::AddAssign + Send + Sync + 'static
+    {
+        const DTYPE: DType;
+        const ONE: Self;
+        /// Scratch buffers for the im2col matrices and GEMM outputs (tens of MB per call).
+        /// Reusing them avoids fresh allocations whose first touch page-faults: with a fresh
+        /// `Vec` the im2col of the critic's second layer cost as much as its GEMM.
+        fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
+    }
+
+    impl Real for f32 {
+        const DTYPE: DType = DType::F32;
+        const ONE: Self = 1.0;
+        fn pool() -> &'static Mutex<Vec<Vec<Self>>> {
+            static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+            &POOL
+        }
+    }
+
+    impl Real for f64 {
+        const DTYPE: DType = DType::F64;
+        const ONE: Self = 1.0;
+        fn pool() -> &'static Mutex<Vec<Vec<Self>>> {
+            static POOL: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+            &POOL
+        }
+    }
+
+    /// Sizes of one convolution: input `[n, b, h, w]`, kernel `k × k`, output `[n, ·, oh, ow]`.
+    #[derive(Clone, Copy, Debug)]
+    struct Dims {
+        n: usize,
+        b: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        oh: usize,
+        ow: usize,
+        geom: Geometry,
+    }
+
+    impl Dims {
+        /// Output positions per sample.
+        fn p(&self) -> usize {
+            self.oh * self.ow
+        }
+        /// Columns of the im2col matrix.
+        fn bkk(&self) -> usize {
+            self.b * self.k * self.k
+        }
+    }
+
+    fn shape4(t: &FlexTensor) -> [usize; 4] {
+        let s = t.layout().shape();
+        [s[0], s[1], s[2], s[3]]
+    }
+
+    /// The tensor's values in row-major order (copies only when not already contiguous).
+    fn values<T: Real>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
+        match t.as_slice::<T>() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(
+                t.to_contiguous()
+                    .as_slice::<T>()
+                    .expect("a contiguous tensor of the checked dtype")
+                    .to_vec(),
+            ),
+        }
+    }
+
+    fn tensor<T: Real>(data: Vec<T>, shape: [usize; 4]) -> FlexTensor {
+        FlexTensor::new(
+            burn::tensor::Bytes::from_elems(data),
+            Layout::contiguous(burn::tensor::Shape::new(shape)),
+            T::DTYPE,
+        )
+    }
+
+    /// The element type shared by `ts`, if the kernels support it.
+    fn common_dtype(ts: &[&FlexTensor]) -> Option<DType> {
+        let d = ts[0].dtype();
+        (ts.iter().all(|t| t.dtype() == d) && matches!(d, DType::F32 | DType::F64)).then_some(d)
+    }
+
+    fn conv_options(geom: Geometry) -> ConvOptions<2> {
+        let (s, p) = (geom.stride, geom.padding);
+        ConvOptions::new([s, s], [p, p], [1, 1], 1)
+    }
+
+    fn transpose_options(geom: Geometry) -> ConvTransposeOptions<2> {
+        let (s, p) = (geom.stride, geom.padding);
+        ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1)
+    }
+
+    /// A pooled buffer of `len` values with unspecified (but initialised) contents.
+    struct Scratch<T: Real>(Vec<T>);
+
+    impl<T: Real> Scratch<T> {
+        fn new(len: usize) -> Self {
+            let reused = T::pool().lock().ok().and_then(|mut pool| {
+                let best = (0..pool.len()).max_by_key(|&i| pool[i].capacity())?;
+                Some(pool.swap_remove(best))
+            });
+            let mut v = reused.unwrap_or_default();
+            if v.len() < len {
+                v.resize(len, T::default());
+            } else {
+                v.truncate(len);
+            }
+            Scratch(v)
+        }
+    }
+
+    impl<T: Real> Drop for Scratch<T> {
+        fn drop(&mut self) {
+            if let Ok(mut pool) = T::pool().lock()
+                && pool.len() < 4
+            {
+                pool.push(std::mem::take(&mut self.0));
+            }
+        }
+    }
+
+    impl<T: Real> std::ops::Deref for Scratch<T> {
+        type Target = [T];
+        fn deref(&self) -> &[T] {
+            &self.0
+        }
+    }
+
+    impl<T: Real> std::ops::DerefMut for Scratch<T> {
+        fn deref_mut(&mut self) -> &mut [T] {
+            &mut self.0
+        }
+    }
+
+    /// `cols[n·P + p, (c·K + kh)·K + kw] = x[n, c, oh·s − pad + kh, ow·s − pad + kw]` (0 outside);
+    /// every entry is written.
+    fn im2col<T: Real>(x: &[T], d: Dims) -> Scratch<T> {
+        // A compile-time kernel width turns the row copies into a few vector moves instead of
+        // `memmove` calls.
+        match d.k {
+            4 => im2col_k::<T, 4>(x, d),
+            3 => im2col_k::<T, 3>(x, d),
+            _ => im2col_k::<T, 0>(x, d),
+        }
+    }
+
+    /// [`im2col`] for kernel width `K` (`0`: the width in `d`).
+    fn im2col_k<T: Real, const K: usize>(x: &[T], d: Dims) -> Scratch<T> {
+        let k = if K == 0 { d.k } else { K };
+        let (p, bkk) = (d.p(), d.bkk());
+        let (s, pad) = (d.geom.stride as isize, d.geom.padding as isize);
+        let mut cols = Scratch::new(d.n * p * bkk);
+        cols.par_chunks_mut(p * bkk)
+            .zip(x.par_chunks(d.b * d.h * d.w))
+            .for_each(|(cols, x)| {
+                for oy in 0..d.oh {
+                    for ox in 0..d.ow {
+                        let row = &mut cols[(oy * d.ow + ox) * bkk..][..bkk];
+                        let ix0 = ox as isize * s - pad;
+                        let inside = ix0 >= 0 && ix0 + k as isize <= d.w as isize;
+                        for c in 0..d.b {
+                            let plane = &x[c * d.h * d.w..][..d.h * d.w];
+                            for kh in 0..k {
+                                let out = &mut row[(c * k + kh) * k..][..k];
+                                let iy = oy as isize * s - pad + kh as isize;
+                                if iy < 0 || iy >= d.h as isize {
+                                    out.fill(T::default());
+                                    continue;
+                                }
+                                let line = &plane[iy as usize * d.w..][..d.w];
+                                if inside {
+                                    out.copy_from_slice(&line[ix0 as usize..][..k]);
+                                    continue;
+                                }
+                                for (kw, o) in out.iter_mut().enumerate() {
+                                    let ix = ix0 + kw as isize;
+                                    *o = if ix >= 0 && ix < d.w as isize {
+                                        line[ix as usize]
+                                    } else {
+                                        T::default()
+                                    };
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        cols
+    }
+
+    /// The adjoint of [`im2col`]: sums every column entry back into its input position.
+    fn col2im<T: Real>(cols: &[T], d: Dims) -> Vec<T> {
+        match d.k {
+            4 => col2im_k::<T, 4>(cols, d),
+            3 => col2im_k::<T, 3>(cols, d),
+            _ => col2im_k::<T, 0>(cols, d),
+        }
+    }
+
+    /// [`col2im`] for kernel width `K` (`0`: the width in `d`).
+    fn col2im_k<T: Real, const K: usize>(cols: &[T], d: Dims) -> Vec<T> {
+        let k = if K == 0 { d.k } else { K };
+        let (p, bkk) = (d.p(), d.bkk());
+        let (s, pad) = (d.geom.stride as isize, d.geom.padding as isize);
+        let mut x = vec![T::default(); d.n * d.b * d.h * d.w];
+        x.par_chunks_mut(d.b * d.h * d.w)
+            .zip(cols.par_chunks(p * bkk))
+            .for_each(|(x, cols)| {
+                for oy in 0..d.oh {
+                    for ox in 0..d.ow {
+                        let row = &cols[(oy * d.ow + ox) * bkk..][..bkk];
+                        let ix0 = ox as isize * s - pad;
+                        let inside = ix0 >= 0 && ix0 + k as isize <= d.w as isize;
+                        for c in 0..d.b {
+                            let plane = &mut x[c * d.h * d.w..][..d.h * d.w];
+                            for kh in 0..k {
+                                let iy = oy as isize * s - pad + kh as isize;
+                                if iy < 0 || iy >= d.h as isize {
+                                    continue;
+                                }
+                                let line = &mut plane[iy as usize * d.w..][..d.w];
+                                let src = &row[(c * k + kh) * k..][..k];
+                                if inside {
+                                    let dst = &mut line[ix0 as usize..][..k];
+                                    for (o, v) in dst.iter_mut().zip(src) {
+                                        *o += *v;
+                                    }
+                                    continue;
+                                }
+                                for (kw, v) in src.iter().enumerate() {
+                                    let ix = ix0 + kw as isize;
+                                    if ix >= 0 && ix < d.w as isize {
+                                        line[ix as usize] += *v;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        x
+    }
+
+    /// `[n, c, p]` → `[n·p, c]` (channels last).
+    fn to_rows<T: Real>(t: &[T], n: usize, c: usize, p: usize) -> Scratch<T> {
+        let mut out = Scratch::new(n * p * c);
+        out.par_chunks_mut(p * c)
+            .zip(t.par_chunks(c * p))
+            .for_each(|(o, t)| {
+                for ci in 0..c {
+                    for pi in 0..p {
+                        o[pi * c + ci] = t[ci * p + pi];
+                    }
+                }
+            });
+        out
+    }
+
+    /// `[n·p, c]` → `[n, c, p]` (channels first).
+    fn from_rows<T: Real>(t: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
+        let mut out = vec![T::default(); n * c * p];
+        out.par_chunks_mut(c * p)
+            .zip(t.par_chunks(p * c))
+            .for_each(|(o, t)| {
+                for pi in 0..p {
+                    for ci in 0..c {
+                        o[ci * p + pi] = t[pi * c + ci];
+                    }
+                }
+            });
+        out
+    }
+
+    /// `dst[m, n] = Σ_k lhs[m, k] · rhs[k, n]` with element `(i, j)` of a matrix at
+    /// `i·rs + j·cs`; `dst` is row-major `[m, n]` and overwritten.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul<T: Real>(
+        dst: &mut [T],
+        (m, n, k): (usize, usize, usize),
+        lhs: &[T],
+        (lhs_rs, lhs_cs): (usize, usize),
+        rhs: &[T],
+        (rhs_rs, rhs_cs): (usize, usize),
+    ) {
+        assert_eq!(dst.len(), m * n, "gemm destination size");
+        if m == 0 || n == 0 {
+            return;
+        }
+        let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
+            if rows == 0 || cols == 0 {
+                0
+            } else {
+                (rows - 1) * rs + (cols - 1) * cs + 1
+            }
+        };
+        assert!(lhs.len() >= last(m, k, lhs_rs, lhs_cs), "gemm lhs size");
+        assert!(rhs.len() >= last(k, n, rhs_rs, rhs_cs), "gemm rhs size");
+        // SAFETY: the asserts above keep every element the strides address inside the slices;
+        // `dst` is exclusively borrowed and does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                lhs.as_ptr(),
+                lhs_cs as isize,
+                lhs_rs as isize,
+                rhs.as_ptr(),
+                rhs_cs as isize,
+                rhs_rs as isize,
+                T::default(),
+                T::ONE,
+                false,
+                false,
+                false,
+                Parallelism::Rayon(0),
+            );
+        }
+    }
+
+    /// `x [N, B, H, W]`, `w [A, B, K, K]` → `[N, A, OH, OW]`.
+    pub(super) fn conv2d(x: FlexTensor, w: FlexTensor, geom: Geometry) -> FlexTensor {
+        match common_dtype(&[&x, &w]) {
+            Some(DType::F32) => conv2d_t::<f32>(x, w, geom),
+            Some(DType::F64) => conv2d_t::<f64>(x, w, geom),
+            _ => <Flex as ModuleOps<Flex>>::conv2d(x, w, None, conv_options(geom)),
+        }
+    }
+
+    fn conv2d_t<T: Real>(x: FlexTensor, w: FlexTensor, geom: Geometry) -> FlexTensor {
+        let [n, b, h, wd] = shape4(&x);
+        let [a, wb, k, k2] = shape4(&w);
+        assert!(
+            wb == b && k == k2,
+            "conv2d: input {:?} and weight {:?} do not match",
+            [n, b, h, wd],
+            [a, wb, k, k2]
+        );
+        let d = Dims {
+            n,
+            b,
+            h,
+            w: wd,
+            k,
+            oh: geom.conv_out(h, k),
+            ow: geom.conv_out(wd, k),
+            geom,
+        };
+        let cols = im2col(&values::<T>(&x), d);
+        let (rows, bkk) = (n * d.p(), d.bkk());
+        let mut y_rows = Scratch::<T>::new(rows * a);
+        // y_rows[r, a] = Σ_c cols[r, c] · W[a, c]
+        matmul(
+            &mut y_rows,
+            (rows, a, bkk),
+            &cols,
+            (bkk, 1),
+            &values::<T>(&w),
+            (1, bkk),
+        );
+        tensor(from_rows(&y_rows, n, a, d.p()), [n, a, d.oh, d.ow])
+    }
+
+    /// `g [N, A, OH, OW]`, `w [A, B, K, K]` → `[N, B, H, W]`.
+    pub(super) fn conv_transpose2d(g: FlexTensor, w: FlexTensor, geom: Geometry) -> FlexTensor {
+        match common_dtype(&[&g, &w]) {
+            Some(DType::F32) => conv_transpose2d_t::<f32>(g, w, geom),
+            Some(DType::F64) => conv_transpose2d_t::<f64>(g, w, geom),
+            _ => {
+                let options = transpose_options(geom);
+                <Flex as ModuleOps<Flex>>::conv_transpose2d(g, w, None, options)
+            }
+        }
+    }
+
+    fn conv_transpose2d_t<T: Real>(g: FlexTensor, w: FlexTensor, geom: Geometry) -> FlexTensor {
+        let [n, a, oh, ow] = shape4(&g);
+        let [wa, b, k, k2] = shape4(&w);
+        assert!(
+            wa == a && k == k2,
+            "conv_transpose2d: input {:?} and weight {:?} do not match",
+            [n, a, oh, ow],
+            [wa, b, k, k2]
+        );
+        let d = Dims {
+            n,
+            b,
+            h: geom.transpose_out(oh, k),
+            w: geom.transpose_out(ow, k),
+            k,
+            oh,
+            ow,
+            geom,
+        };
+        let (rows, bkk) = (n * d.p(), d.bkk());
+        let g_rows = to_rows(&values::<T>(&g), n, a, d.p());
+        let mut cols = Scratch::<T>::new(rows * bkk);
+        // cols[r, c] = Σ_a g_rows[r, a] · W[a, c]
+        matmul(
+            &mut cols,
+            (rows, bkk, a),
+            &g_rows,
+            (a, 1),
+            &values::<T>(&w),
+            (bkk, 1),
+        );
+        tensor(col2im(&cols, d), [n, b, d.h, d.w])
+    }
+
+    /// `x [N, B, H, W]`, `g [N, A, OH, OW]` → `dW [A, B, K, K] = Σ gᵀ · cols(x)`.
+    pub(super) fn weight_grad(
+        x: FlexTensor,
+        g: FlexTensor,
+        k: usize,
+        geom: Geometry,
+    ) -> FlexTensor {
+        let [n, b, h, wd] = shape4(&x);
+        let [gn, a, oh, ow] = shape4(&g);
+        assert!(
+            gn == n && oh == geom.conv_out(h, k) && ow == geom.conv_out(wd, k),
+            "conv weight gradient: input {:?} and output gradient {:?} do not match",
+            [n, b, h, wd],
+            [gn, a, oh, ow]
+        );
+        match common_dtype(&[&x, &g]) {
+            Some(DType::F32) => weight_grad_t::<f32>(x, g, k, geom),
+            Some(DType::F64) => weight_grad_t::<f64>(x, g, k, geom),
+            _ => {
+                let w = FlexTensor::zeros(burn::tensor::Shape::new([a, b, k, k]), x.dtype());
+                <Flex as ModuleOps<Flex>>::conv2d_weight_backward(x, w, g, conv_options(geom))
+            }
+        }
+    }
+
+    fn weight_grad_t<T: Real>(
+        x: FlexTensor,
+        g: FlexTensor,
+        k: usize,
+        geom: Geometry,
+    ) -> FlexTensor {
+        let [n, b, h, wd] = shape4(&x);
+        let [_, a, oh, ow] = shape4(&g);
+        let d = Dims {
+            n,
+            b,
+            h,
+            w: wd,
+            k,
+            oh,
+            ow,
+            geom,
+        };
+        let cols = im2col(&values::<T>(&x), d);
+        let (rows, bkk) = (n * d.p(), d.bkk());
+        let g_rows = to_rows(&values::<T>(&g), n, a, d.p());
+        let mut dw = vec![T::default(); a * bkk];
+        // dW[a, c] = Σ_r g_rows[r, a] · cols[r, c]
+        matmul(&mut dw, (a, bkk, rows), &g_rows, (1, a), &cols, (bkk, 1));
+        tensor(dw, [a, b, k, k])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    const GEOM: Geometry = Geometry {
+        stride: 2,
+        padding: 1,
+    };
+
+    fn rand4(shape: [usize; 4], device: &Device) -> Tensor<4> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
+        let scale = b.clone().abs().max().into_scalar::<f64>().max(1.0);
+        let diff = (a - b).abs().max().into_scalar::<f64>();
+        assert!(
+            diff <= 1e-4 * scale,
+            "{what}: max |Δ| {diff} (scale {scale})"
+        );
+    }
+
+    /// The GEMM kernels against burn-flex's own conv2d / conv_transpose2d, with odd sizes,
+    /// stride 1 and 2, and a non-contiguous input.
+    #[test]
+    fn matches_burn_convolutions() {
+        let device = Device::flex();
+        for (geom, hw, k) in [
+            (GEOM, 14, 4),
+            (
+                Geometry {
+                    stride: 1,
+                    padding: 1,
+                },
+                9,
+                3,
+            ),
+        ] {
+            let x = rand4([3, 5, hw, hw], &device);
+            let w = rand4([7, 5, k, k], &device);
+            let ours = conv2d(x.clone(), w.clone(), geom);
+            let (s, p) = (geom.stride, geom.padding);
+            let theirs = burn_conv2d(
+                x.clone(),
+                w.clone(),
+                None,
+                ConvOptions::new([s, s], [p, p], [1, 1], 1),
+            );
+            assert_close(ours.clone(), theirs, "conv2d");
+
+            let ours_t = conv_transpose2d(ours.clone(), w.clone(), geom);
+            let theirs_t = burn_conv_transpose2d(
+                ours,
+                w.clone(),
+                None,
+                ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1),
+            );
+            assert_eq!(ours_t.dims(), [3, 5, hw, hw]);
+            assert_close(ours_t, theirs_t, "conv_transpose2d");
+        }
+        // A permuted (non-contiguous) input.
+        let x = rand4([6, 6, 2, 3], &device).permute([2, 3, 0, 1]);
+        let w = rand4([4, 3, 4, 4], &device);
+        let theirs = burn_conv2d(
+            x.clone(),
+            w.clone(),
+            None,
+            ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+        );
+        assert_close(conv2d(x, w, GEOM), theirs, "conv2d, non-contiguous input");
+    }
+
+    /// Gradients through both operations (weights and inputs) against burn-flex's autodiff of its
+    /// own convolutions.
+    #[test]
+    fn gradients_match_burn_autodiff() {
+        let device = Device::flex().autodiff();
+        let x0 = rand4([4, 3, 14, 14], &device);
+        let w0 = rand4([6, 3, 4, 4], &device);
+        let v0 = rand4([6, 3, 4, 4], &device);
+        let run = |ours: bool| {
+            let x = x0.clone().detach().require_grad();
+            let w = w0.clone().detach().require_grad();
+            let v = v0.clone().detach().require_grad();
+            let (y, back) = if ours {
+                let y = conv2d(x.clone(), w.clone(), GEOM);
+                let back = conv_transpose2d(y.clone().tanh(), v.clone(), GEOM);
+                (y, back)
+            } else {
+                let y = burn_conv2d(
+                    x.clone(),
+                    w.clone(),
+                    None,
+                    ConvOptions::new([2, 2], [1, 1], [1, 1], 1),
+                );
+                let back = burn_conv_transpose2d(
+                    y.clone().tanh(),
+                    v.clone(),
+                    None,
+                    ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1),
+                );
+                (y, back)
+            };
+            let loss = y.powf_scalar(2.0).sum() + (back * x.clone().sin()).sum();
+            let grads = loss.backward();
+            [x, w, v].map(|t| t.grad(&grads).expect("gradient"))
+        };
+        let ours = run(true);
+        let theirs = run(false);
+        for (name, (a, b)) in ["x", "w", "v"].iter().zip(ours.into_iter().zip(theirs)) {
+            assert_close(a, b, &format!("gradient of {name}"));
+        }
+    }
+}
