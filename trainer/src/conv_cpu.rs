@@ -205,24 +205,13 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let geom = Geometry { stride, padding };
-        match ConvBackward
-            .prepare::<C>([x.node(), w.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_id = prep.checkpoint(&x);
-                let w_id = prep.checkpoint(&w);
-                let y = kernels::conv2d(x.into_primitive(), w.into_primitive(), geom);
-                prep.finish((x_id, w_id, geom), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(kernels::conv2d(
-                x.into_primitive(),
-                w.into_primitive(),
-                geom,
-            )),
-        }
+        record::<C, _>(
+            ConvBackward,
+            x,
+            w,
+            Geometry { stride, padding },
+            kernels::conv2d,
+        )
     }
 
     fn gemm_conv_transpose2d(
@@ -232,22 +221,36 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         padding: usize,
     ) -> FloatTensor<Self> {
         let geom = Geometry { stride, padding };
-        match ConvTransposeBackward
-            .prepare::<C>([g.node(), w.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let g_id = prep.checkpoint(&g);
-                let w_id = prep.checkpoint(&w);
-                let out = kernels::conv_transpose2d(g.into_primitive(), w.into_primitive(), geom);
-                prep.finish((g_id, w_id, geom), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(kernels::conv_transpose2d(
-                g.into_primitive(),
-                w.into_primitive(),
-                geom,
-            )),
+        record::<C, _>(ConvTransposeBackward, g, w, geom, kernels::conv_transpose2d)
+    }
+}
+
+/// Runs `kernel(input, w)` and, when either input is tracked, records it on the autodiff graph
+/// with `backward` (which gets both inputs back from the checkpointer).
+fn record<C, BO>(
+    backward: BO,
+    input: FloatTensor<Autodiff<Flex, C>>,
+    w: FloatTensor<Autodiff<Flex, C>>,
+    geom: Geometry,
+    kernel: fn(FlexTensor, FlexTensor, Geometry) -> FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    C: CheckpointStrategy,
+    BO: Backward<Flex, 2, State = (NodeId, NodeId, Geometry)>,
+{
+    match backward
+        .prepare::<C>([input.node(), w.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let input_id = prep.checkpoint(&input);
+            let w_id = prep.checkpoint(&w);
+            let out = kernel(input.into_primitive(), w.into_primitive(), geom);
+            prep.finish((input_id, w_id, geom), out)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(kernel(input.into_primitive(), w.into_primitive(), geom))
         }
     }
 }
