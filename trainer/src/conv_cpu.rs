@@ -1,4 +1,4 @@
-//! The models' convolutions on the CPU backend: im2col + one large GEMM per operation.
+//! The models' convolutions on the CPU backend: im2col + GEMM over cache-sized chunks of the batch.
 //!
 //! Every convolution the models use is a square-kernel, stride-`s`, padding-`p` convolution
 //! without groups or dilation, and training needs exactly three products with its weight `W`
@@ -10,10 +10,11 @@
 //! | [`conv_transpose2d`] | `g [N, A, OH, OW] → [N, B, H, W]` | `col2im(g · W)` |
 //! | weight gradient | `x, g → [A, B, K, K]` | `gᵀ · cols(x)` |
 //!
-//! `cols(x)` is the im2col matrix `[N·OH·OW, B·K·K]` of the whole batch, so each operation is one
-//! GEMM with every sample in its long dimension (burn-flex's `conv2d` tiles the output into many
-//! small GEMMs, and its weight gradient is a convolution with a 14×14 "kernel"). The three close
-//! under differentiation: a convolution's input gradient is a transposed convolution and vice
+//! `cols(x)` is the im2col matrix `[N·OH·OW, B·K·K]`. The batch is split into chunks of a few
+//! samples whose column matrix fits in cache (about 4 MB); each chunk is one GEMM with its samples in
+//! the long dimension, and the chunks run in parallel (burn-flex's `conv2d` tiles the output into
+//! many small GEMMs, and its weight gradient is a convolution with a 14×14 "kernel"). The three
+//! close under differentiation: a convolution's input gradient is a transposed convolution and vice
 //! versa, and both weight gradients are the third product. So these two functions, with their own
 //! backward passes (a Burn backend extension, [`GemmConv`]), are all the critic's explicit input
 //! gradient needs for the gradient penalty to be ordinary autodiff.
@@ -292,10 +293,9 @@ mod kernels {
         }
     }
 
-    /// Sizes of one convolution: input `[n, b, h, w]`, kernel `k × k`, output `[n, ·, oh, ow]`.
+    /// Per-sample sizes of one convolution: input `[b, h, w]`, kernel `k × k`, output `[·, oh, ow]`.
     #[derive(Clone, Copy, Debug)]
     struct Dims {
-        n: usize,
         b: usize,
         h: usize,
         w: usize,
@@ -313,6 +313,10 @@ mod kernels {
         /// Columns of the im2col matrix.
         fn bkk(&self) -> usize {
             self.b * self.k * self.k
+        }
+        /// Values per sample on the input side, `B·H·W`.
+        fn in_len(&self) -> usize {
+            self.b * self.h * self.w
         }
     }
 
@@ -400,147 +404,150 @@ mod kernels {
         }
     }
 
-    /// `cols[n·P + p, (c·K + kh)·K + kw] = x[n, c, oh·s − pad + kh, ow·s − pad + kw]` (0 outside);
-    /// every entry is written.
-    fn im2col<T: Real>(x: &[T], d: Dims) -> Scratch<T> {
+    /// `cols[i·P + p, (c·K + kh)·K + kw] = x[i, c, oh·s − pad + kh, ow·s − pad + kw]` (0 outside)
+    /// for the samples `x [n, B, H, W]` of one chunk; every entry of `cols [n·P, B·K·K]` is written.
+    fn im2col<T: Real>(cols: &mut [T], x: &[T], d: Dims) {
         // A compile-time kernel width turns the row copies into a few vector moves instead of
         // `memmove` calls.
         match d.k {
-            4 => im2col_k::<T, 4>(x, d),
-            3 => im2col_k::<T, 3>(x, d),
-            _ => im2col_k::<T, 0>(x, d),
+            4 => im2col_k::<T, 4>(cols, x, d),
+            3 => im2col_k::<T, 3>(cols, x, d),
+            _ => im2col_k::<T, 0>(cols, x, d),
         }
     }
 
     /// [`im2col`] for kernel width `K` (`0`: the width in `d`).
-    fn im2col_k<T: Real, const K: usize>(x: &[T], d: Dims) -> Scratch<T> {
+    fn im2col_k<T: Real, const K: usize>(cols: &mut [T], x: &[T], d: Dims) {
+        for (cols, x) in cols
+            .chunks_exact_mut(d.p() * d.bkk())
+            .zip(x.chunks_exact(d.in_len()))
+        {
+            im2col_sample::<T, K>(cols, x, d);
+        }
+    }
+
+    /// [`im2col`] of one sample `x [B, H, W]` into its `[P, B·K·K]` rows.
+    #[inline(never)]
+    fn im2col_sample<T: Real, const K: usize>(cols: &mut [T], x: &[T], d: Dims) {
         let k = if K == 0 { d.k } else { K };
-        let (p, bkk) = (d.p(), d.bkk());
+        let bkk = d.bkk();
         let (s, pad) = (d.geom.stride as isize, d.geom.padding as isize);
-        let mut cols = Scratch::new(d.n * p * bkk);
-        cols.par_chunks_mut(p * bkk)
-            .zip(x.par_chunks(d.b * d.h * d.w))
-            .for_each(|(cols, x)| {
-                for oy in 0..d.oh {
-                    for ox in 0..d.ow {
-                        let row = &mut cols[(oy * d.ow + ox) * bkk..][..bkk];
-                        let ix0 = ox as isize * s - pad;
-                        let inside = ix0 >= 0 && ix0 + k as isize <= d.w as isize;
-                        for c in 0..d.b {
-                            let plane = &x[c * d.h * d.w..][..d.h * d.w];
-                            for kh in 0..k {
-                                let out = &mut row[(c * k + kh) * k..][..k];
-                                let iy = oy as isize * s - pad + kh as isize;
-                                if iy < 0 || iy >= d.h as isize {
-                                    out.fill(T::default());
-                                    continue;
-                                }
-                                let line = &plane[iy as usize * d.w..][..d.w];
-                                if inside {
-                                    out.copy_from_slice(&line[ix0 as usize..][..k]);
-                                    continue;
-                                }
-                                for (kw, o) in out.iter_mut().enumerate() {
-                                    let ix = ix0 + kw as isize;
-                                    *o = if ix >= 0 && ix < d.w as isize {
-                                        line[ix as usize]
-                                    } else {
-                                        T::default()
-                                    };
-                                }
-                            }
+        for oy in 0..d.oh {
+            for ox in 0..d.ow {
+                let row = &mut cols[(oy * d.ow + ox) * bkk..][..bkk];
+                let ix0 = ox as isize * s - pad;
+                let inside = ix0 >= 0 && ix0 + k as isize <= d.w as isize;
+                for c in 0..d.b {
+                    let plane = &x[c * d.h * d.w..][..d.h * d.w];
+                    for kh in 0..k {
+                        let out = &mut row[(c * k + kh) * k..][..k];
+                        let iy = oy as isize * s - pad + kh as isize;
+                        if iy < 0 || iy >= d.h as isize {
+                            out.fill(T::default());
+                            continue;
+                        }
+                        let line = &plane[iy as usize * d.w..][..d.w];
+                        if inside {
+                            out.copy_from_slice(&line[ix0 as usize..][..k]);
+                            continue;
+                        }
+                        for (kw, o) in out.iter_mut().enumerate() {
+                            let ix = ix0 + kw as isize;
+                            *o = if ix >= 0 && ix < d.w as isize {
+                                line[ix as usize]
+                            } else {
+                                T::default()
+                            };
                         }
                     }
                 }
-            });
-        cols
+            }
+        }
     }
 
-    /// The adjoint of [`im2col`]: sums every column entry back into its input position.
-    fn col2im<T: Real>(cols: &[T], d: Dims) -> Vec<T> {
+    /// The adjoint of [`im2col`]: adds every entry of `cols [n·P, B·K·K]` into its position in
+    /// `x [n, B, H, W]`.
+    fn col2im<T: Real>(x: &mut [T], cols: &[T], d: Dims) {
         match d.k {
-            4 => col2im_k::<T, 4>(cols, d),
-            3 => col2im_k::<T, 3>(cols, d),
-            _ => col2im_k::<T, 0>(cols, d),
+            4 => col2im_k::<T, 4>(x, cols, d),
+            3 => col2im_k::<T, 3>(x, cols, d),
+            _ => col2im_k::<T, 0>(x, cols, d),
         }
     }
 
     /// [`col2im`] for kernel width `K` (`0`: the width in `d`).
-    fn col2im_k<T: Real, const K: usize>(cols: &[T], d: Dims) -> Vec<T> {
+    fn col2im_k<T: Real, const K: usize>(x: &mut [T], cols: &[T], d: Dims) {
+        for (x, cols) in x
+            .chunks_exact_mut(d.in_len())
+            .zip(cols.chunks_exact(d.p() * d.bkk()))
+        {
+            col2im_sample::<T, K>(x, cols, d);
+        }
+    }
+
+    /// [`col2im`] of one sample: adds its `[P, B·K·K]` rows into `x [B, H, W]`.
+    #[inline(never)]
+    fn col2im_sample<T: Real, const K: usize>(x: &mut [T], cols: &[T], d: Dims) {
         let k = if K == 0 { d.k } else { K };
-        let (p, bkk) = (d.p(), d.bkk());
+        let bkk = d.bkk();
         let (s, pad) = (d.geom.stride as isize, d.geom.padding as isize);
-        let mut x = vec![T::default(); d.n * d.b * d.h * d.w];
-        x.par_chunks_mut(d.b * d.h * d.w)
-            .zip(cols.par_chunks(p * bkk))
-            .for_each(|(x, cols)| {
-                for oy in 0..d.oh {
-                    for ox in 0..d.ow {
-                        let row = &cols[(oy * d.ow + ox) * bkk..][..bkk];
-                        let ix0 = ox as isize * s - pad;
-                        let inside = ix0 >= 0 && ix0 + k as isize <= d.w as isize;
-                        for c in 0..d.b {
-                            let plane = &mut x[c * d.h * d.w..][..d.h * d.w];
-                            for kh in 0..k {
-                                let iy = oy as isize * s - pad + kh as isize;
-                                if iy < 0 || iy >= d.h as isize {
-                                    continue;
-                                }
-                                let line = &mut plane[iy as usize * d.w..][..d.w];
-                                let src = &row[(c * k + kh) * k..][..k];
-                                if inside {
-                                    let dst = &mut line[ix0 as usize..][..k];
-                                    for (o, v) in dst.iter_mut().zip(src) {
-                                        *o += *v;
-                                    }
-                                    continue;
-                                }
-                                for (kw, v) in src.iter().enumerate() {
-                                    let ix = ix0 + kw as isize;
-                                    if ix >= 0 && ix < d.w as isize {
-                                        line[ix as usize] += *v;
-                                    }
-                                }
+        for oy in 0..d.oh {
+            for ox in 0..d.ow {
+                let row = &cols[(oy * d.ow + ox) * bkk..][..bkk];
+                let ix0 = ox as isize * s - pad;
+                let inside = ix0 >= 0 && ix0 + k as isize <= d.w as isize;
+                for c in 0..d.b {
+                    let plane = &mut x[c * d.h * d.w..][..d.h * d.w];
+                    for kh in 0..k {
+                        let iy = oy as isize * s - pad + kh as isize;
+                        if iy < 0 || iy >= d.h as isize {
+                            continue;
+                        }
+                        let line = &mut plane[iy as usize * d.w..][..d.w];
+                        let src = &row[(c * k + kh) * k..][..k];
+                        if inside {
+                            let dst = &mut line[ix0 as usize..][..k];
+                            for (o, v) in dst.iter_mut().zip(src) {
+                                *o += *v;
+                            }
+                            continue;
+                        }
+                        for (kw, v) in src.iter().enumerate() {
+                            let ix = ix0 + kw as isize;
+                            if ix >= 0 && ix < d.w as isize {
+                                line[ix as usize] += *v;
                             }
                         }
                     }
                 }
-            });
-        x
+            }
+        }
     }
 
-    /// `[n, c, p]` → `[n·p, c]` (channels last).
-    fn to_rows<T: Real>(t: &[T], n: usize, c: usize, p: usize) -> Scratch<T> {
-        let mut out = Scratch::new(n * p * c);
-        out.par_chunks_mut(p * c)
-            .zip(t.par_chunks(c * p))
-            .for_each(|(o, t)| {
-                for ci in 0..c {
-                    for pi in 0..p {
-                        o[pi * c + ci] = t[ci * p + pi];
-                    }
-                }
-            });
-        out
+    /// `t [n, c, p]` → `out [c, n·p]`: puts every sample's row of channel `c` next to the others,
+    /// so a chunk's feature maps are one matrix with the samples in its long dimension.
+    fn channels_first<T: Real>(out: &mut [T], t: &[T], c: usize, p: usize) {
+        let n = t.len() / (c * p);
+        for (i, t) in t.chunks_exact(c * p).enumerate() {
+            for (ci, row) in t.chunks_exact(p).enumerate() {
+                out[(ci * n + i) * p..][..p].copy_from_slice(row);
+            }
+        }
     }
 
-    /// `[n·p, c]` → `[n, c, p]` (channels first).
-    fn from_rows<T: Real>(t: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
-        let mut out = vec![T::default(); n * c * p];
-        out.par_chunks_mut(c * p)
-            .zip(t.par_chunks(p * c))
-            .for_each(|(o, t)| {
-                for pi in 0..p {
-                    for ci in 0..c {
-                        o[ci * p + pi] = t[pi * c + ci];
-                    }
-                }
-            });
-        out
+    /// The inverse of [`channels_first`]: `t [c, n·p]` → `out [n, c, p]`.
+    fn samples_first<T: Real>(out: &mut [T], t: &[T], c: usize, p: usize) {
+        let n = t.len() / (c * p);
+        for (i, out) in out.chunks_exact_mut(c * p).enumerate() {
+            for (ci, row) in out.chunks_exact_mut(p).enumerate() {
+                row.copy_from_slice(&t[(ci * n + i) * p..][..p]);
+            }
+        }
     }
 
-    /// `dst[m, n] = Σ_k lhs[m, k] · rhs[k, n]` with element `(i, j)` of a matrix at
-    /// `i·rs + j·cs`; `dst` is row-major `[m, n]` and overwritten.
+    /// `dst[m, n] = Σ_k lhs[m, k] · rhs[k, n]` (plus `dst`'s old value when `accumulate`), with
+    /// element `(i, j)` of a matrix at `i·rs + j·cs`; `dst` is row-major `[m, n]`. Single-threaded:
+    /// the callers parallelise over chunks of samples.
     #[allow(clippy::too_many_arguments)]
     fn matmul<T: Real>(
         dst: &mut [T],
@@ -549,6 +556,7 @@ mod kernels {
         (lhs_rs, lhs_cs): (usize, usize),
         rhs: &[T],
         (rhs_rs, rhs_cs): (usize, usize),
+        accumulate: bool,
     ) {
         assert_eq!(dst.len(), m * n, "gemm destination size");
         if m == 0 || n == 0 {
@@ -573,22 +581,46 @@ mod kernels {
                 dst.as_mut_ptr(),
                 1,
                 n as isize,
-                false,
+                accumulate,
                 lhs.as_ptr(),
                 lhs_cs as isize,
                 lhs_rs as isize,
                 rhs.as_ptr(),
                 rhs_cs as isize,
                 rhs_rs as isize,
-                T::default(),
+                T::ONE,
                 T::ONE,
                 false,
                 false,
                 false,
-                Parallelism::Rayon(0),
+                Parallelism::None,
             );
         }
     }
+
+    /// Samples per parallel task for a convolution whose per-sample im2col matrix has
+    /// `cols_per_sample` entries.
+    ///
+    /// Each task runs im2col (or col2im), one single-threaded GEMM and the layout copies for its
+    /// samples while their column matrix (about 4 MB) is still in cache. Whole-batch matrices
+    /// (38 MB for the critic's second layer at batch 192) made im2col, col2im and the transposes
+    /// memory-bound, a quarter of a training step, and the multi-threaded GEMM's synchronisation
+    /// showed up in the profile too. Of 0.25, 1, 4 and 16 MB, 4 MB was fastest in
+    /// `examples/conv_profile.rs`. There are at least four tasks per thread where the batch
+    /// allows it.
+    fn chunk_samples<T>(n: usize, cols_per_sample: usize) -> usize {
+        // Unit tests use small budgets so that their small tensors still span several chunks
+        // (ragged last chunk, accumulated weight-gradient chunks).
+        const CHUNK_BYTES: usize = if cfg!(test) { 64 << 10 } else { 4 << 20 };
+        let by_cache = CHUNK_BYTES / (cols_per_sample * std::mem::size_of::<T>()).max(1);
+        let by_balance = n.div_ceil(4 * rayon::current_num_threads());
+        by_cache.min(by_balance).max(1)
+    }
+
+    /// Independent partial sums of a weight gradient (a fixed number, so that the summation
+    /// order, and hence the result, does not depend on thread scheduling: resumed runs must
+    /// reproduce uninterrupted ones bit for bit).
+    const WEIGHT_GRAD_GROUPS: usize = 8;
 
     /// `x [N, B, H, W]`, `w [A, B, K, K]` → `[N, A, OH, OW]`.
     pub(super) fn conv2d(x: FlexTensor, w: FlexTensor, geom: Geometry) -> FlexTensor {
@@ -609,7 +641,6 @@ mod kernels {
             [a, wb, k, k2]
         );
         let d = Dims {
-            n,
             b,
             h,
             w: wd,
@@ -618,19 +649,23 @@ mod kernels {
             ow: geom.conv_out(wd, k),
             geom,
         };
-        let cols = im2col(&values::<T>(&x), d);
-        let (rows, bkk) = (n * d.p(), d.bkk());
-        let mut y_rows = Scratch::<T>::new(rows * a);
-        // y_rows[r, a] = Σ_c cols[r, c] · W[a, c]
-        matmul(
-            &mut y_rows,
-            (rows, a, bkk),
-            &cols,
-            (bkk, 1),
-            &values::<T>(&w),
-            (1, bkk),
-        );
-        tensor(from_rows(&y_rows, n, a, d.p()), [n, a, d.oh, d.ow])
+        let (x, w) = (values::<T>(&x), values::<T>(&w));
+        let (p, bkk) = (d.p(), d.bkk());
+        let s = chunk_samples::<T>(n, p * bkk);
+        let mut y = vec![T::default(); n * a * p];
+        y.par_chunks_mut(s * a * p)
+            .zip(x.par_chunks(s * d.in_len()))
+            .for_each(|(y, x)| {
+                let ns = y.len() / (a * p);
+                let mut cols = Scratch::<T>::new(ns * p * bkk);
+                im2col(&mut cols, x, d);
+                // maps[a, r] = Σ_c W[a, c] · cols[r, c]
+                let r = ns * p;
+                let mut maps = Scratch::<T>::new(a * r);
+                matmul(&mut maps, (a, r, bkk), &w, (bkk, 1), &cols, (1, bkk), false);
+                samples_first(y, &maps, a, p);
+            });
+        tensor(y, [n, a, d.oh, d.ow])
     }
 
     /// `g [N, A, OH, OW]`, `w [A, B, K, K]` → `[N, B, H, W]`.
@@ -655,7 +690,6 @@ mod kernels {
             [wa, b, k, k2]
         );
         let d = Dims {
-            n,
             b,
             h: geom.transpose_out(oh, k),
             w: geom.transpose_out(ow, k),
@@ -664,19 +698,23 @@ mod kernels {
             ow,
             geom,
         };
-        let (rows, bkk) = (n * d.p(), d.bkk());
-        let g_rows = to_rows(&values::<T>(&g), n, a, d.p());
-        let mut cols = Scratch::<T>::new(rows * bkk);
-        // cols[r, c] = Σ_a g_rows[r, a] · W[a, c]
-        matmul(
-            &mut cols,
-            (rows, bkk, a),
-            &g_rows,
-            (a, 1),
-            &values::<T>(&w),
-            (bkk, 1),
-        );
-        tensor(col2im(&cols, d), [n, b, d.h, d.w])
+        let (g, w) = (values::<T>(&g), values::<T>(&w));
+        let (p, bkk) = (d.p(), d.bkk());
+        let s = chunk_samples::<T>(n, p * bkk);
+        let mut out = vec![T::default(); n * d.in_len()];
+        out.par_chunks_mut(s * d.in_len())
+            .zip(g.par_chunks(s * a * p))
+            .for_each(|(out, g)| {
+                let ns = g.len() / (a * p);
+                let r = ns * p;
+                let mut maps = Scratch::<T>::new(a * r);
+                channels_first(&mut maps, g, a, p);
+                // cols[r, c] = Σ_a maps[a, r] · W[a, c]
+                let mut cols = Scratch::<T>::new(r * bkk);
+                matmul(&mut cols, (r, bkk, a), &maps, (1, r), &w, (bkk, 1), false);
+                col2im(out, &cols, d);
+            });
+        tensor(out, [n, b, d.h, d.w])
     }
 
     /// `x [N, B, H, W]`, `g [N, A, OH, OW]` → `dW [A, B, K, K] = Σ gᵀ · cols(x)`.
@@ -713,7 +751,6 @@ mod kernels {
         let [n, b, h, wd] = shape4(&x);
         let [_, a, oh, ow] = shape4(&g);
         let d = Dims {
-            n,
             b,
             h,
             w: wd,
@@ -722,12 +759,39 @@ mod kernels {
             ow,
             geom,
         };
-        let cols = im2col(&values::<T>(&x), d);
-        let (rows, bkk) = (n * d.p(), d.bkk());
-        let g_rows = to_rows(&values::<T>(&g), n, a, d.p());
-        let mut dw = vec![T::default(); a * bkk];
-        // dW[a, c] = Σ_r g_rows[r, a] · cols[r, c]
-        matmul(&mut dw, (a, bkk, rows), &g_rows, (1, a), &cols, (bkk, 1));
+        let (x, g) = (values::<T>(&x), values::<T>(&g));
+        let (p, bkk) = (d.p(), d.bkk());
+        let s = chunk_samples::<T>(n, p * bkk);
+        let per_group = n.div_ceil(WEIGHT_GRAD_GROUPS).max(1);
+        // dW[a, c] = Σ_r maps[a, r] · cols[r, c], summed over the groups in a fixed order.
+        let partials: Vec<Vec<T>> = x
+            .par_chunks(per_group * d.in_len())
+            .zip(g.par_chunks(per_group * a * p))
+            .map(|(x, g)| {
+                let mut dw = vec![T::default(); a * bkk];
+                for (i, (x, g)) in x
+                    .chunks(s * d.in_len())
+                    .zip(g.chunks(s * a * p))
+                    .enumerate()
+                {
+                    let ns = g.len() / (a * p);
+                    let mut cols = Scratch::<T>::new(ns * p * bkk);
+                    im2col(&mut cols, x, d);
+                    let r = ns * p;
+                    let mut maps = Scratch::<T>::new(a * r);
+                    channels_first(&mut maps, g, a, p);
+                    matmul(&mut dw, (a, bkk, r), &maps, (r, 1), &cols, (bkk, 1), i > 0);
+                }
+                dw
+            })
+            .collect();
+        let mut parts = partials.into_iter();
+        let mut dw = parts.next().unwrap_or_else(|| vec![T::default(); a * bkk]);
+        for part in parts {
+            for (o, v) in dw.iter_mut().zip(&part) {
+                *o += *v;
+            }
+        }
         tensor(dw, [a, b, k, k])
     }
 }
@@ -771,7 +835,8 @@ mod tests {
                 3,
             ),
         ] {
-            let x = rand4([3, 5, hw, hw], &device);
+            // 40 samples: several chunks, the last one short.
+            let x = rand4([40, 5, hw, hw], &device);
             let w = rand4([7, 5, k, k], &device);
             let ours = conv2d(x.clone(), w.clone(), geom);
             let (s, p) = (geom.stride, geom.padding);
@@ -790,7 +855,7 @@ mod tests {
                 None,
                 ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1),
             );
-            assert_eq!(ours_t.dims(), [3, 5, hw, hw]);
+            assert_eq!(ours_t.dims(), [40, 5, hw, hw]);
             assert_close(ours_t, theirs_t, "conv_transpose2d");
         }
         // A permuted (non-contiguous) input.
@@ -810,7 +875,8 @@ mod tests {
     #[test]
     fn gradients_match_burn_autodiff() {
         let device = Device::flex().autodiff();
-        let x0 = rand4([4, 3, 14, 14], &device);
+        // 60 samples: each weight-gradient group spans several chunks.
+        let x0 = rand4([60, 3, 14, 14], &device);
         let w0 = rand4([6, 3, 4, 4], &device);
         let v0 = rand4([6, 3, 4, 4], &device);
         let run = |ours: bool| {
