@@ -1,5 +1,5 @@
 //! Times every convolution of the conv presets on the CPU backend, `trainer::conv_cpu` (im2col +
-//! one GEMM) against burn-flex's own, forward and forward + backward.
+//! GEMMs over chunks of the batch) against burn-flex's own, forward and forward + backward.
 //! `cargo run --release -p trainer --example conv_profile [BATCH]` (default 128).
 use burn::prelude::*;
 use burn::tensor::Distribution;

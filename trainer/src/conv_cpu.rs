@@ -24,19 +24,19 @@
 //! `examples/conv_profile.rs` times both paths; the tests below check them against each other, and
 //! `tests/gradient_penalty.rs` checks the penalty gradient through them against finite differences.
 
+use crate::cpu_gemm::uses_gemm;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, DType, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Autodiff, Backend, DType, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Convolution geometry: square kernel, stride and symmetric zero padding.
@@ -103,18 +103,6 @@ pub fn conv_transpose2d(g: Tensor<4>, w: Tensor<4>, geom: Geometry) -> Tensor<4>
             ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1),
         )
     }
-}
-
-/// Whether `t` takes the GEMM path: it lives on the CPU backend (with or without autodiff), is
-/// `f32` or `f64`, and the environment does not say `TINYGAN_CPU_CONV=burn` (which selects burn-flex's own
-/// convolutions, for comparison: `tinygan bench` under both settings).
-fn uses_gemm(t: &Tensor<4>) -> bool {
-    static BURN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let burn = *BURN.get_or_init(|| std::env::var("TINYGAN_CPU_CONV").is_ok_and(|v| v == "burn"));
-    let device = t.device().inner();
-    !burn
-        && matches!(device.as_dispatch(), DispatchDevice::Flex(_))
-        && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
 /// The two convolutions as a Burn backend extension: kernels for burn-flex, and for
@@ -260,38 +248,7 @@ where
 /// burn-flex's own convolutions).
 mod kernels {
     use super::*;
-    use burn::backend::Element;
-    use std::sync::Mutex;
-
-    /// An element type the kernels run in.
-    pub(super) trait Real:
-        Element + bytemuck::Pod + Default + std::ops::AddAssign + Send + Sync + 'static
-    {
-        const DTYPE: DType;
-        const ONE: Self;
-        /// Scratch buffers for the im2col matrices and GEMM outputs (tens of MB per call).
-        /// Reusing them avoids fresh allocations whose first touch page-faults: with a fresh
-        /// `Vec` the im2col of the critic's second layer cost as much as its GEMM.
-        fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
-    }
-
-    impl Real for f32 {
-        const DTYPE: DType = DType::F32;
-        const ONE: Self = 1.0;
-        fn pool() -> &'static Mutex<Vec<Vec<Self>>> {
-            static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-            &POOL
-        }
-    }
-
-    impl Real for f64 {
-        const DTYPE: DType = DType::F64;
-        const ONE: Self = 1.0;
-        fn pool() -> &'static Mutex<Vec<Vec<Self>>> {
-            static POOL: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
-            &POOL
-        }
-    }
+    use crate::cpu_gemm::{Real, Scratch, common_dtype, matmul, tensor, values};
 
     /// Per-sample sizes of one convolution: input `[b, h, w]`, kernel `k × k`, output `[·, oh, ow]`.
     #[derive(Clone, Copy, Debug)]
@@ -325,33 +282,6 @@ mod kernels {
         [s[0], s[1], s[2], s[3]]
     }
 
-    /// The tensor's values in row-major order (copies only when not already contiguous).
-    fn values<T: Real>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
-        match t.as_slice::<T>() {
-            Some(s) => std::borrow::Cow::Borrowed(s),
-            None => std::borrow::Cow::Owned(
-                t.to_contiguous()
-                    .as_slice::<T>()
-                    .expect("a contiguous tensor of the checked dtype")
-                    .to_vec(),
-            ),
-        }
-    }
-
-    fn tensor<T: Real>(data: Vec<T>, shape: [usize; 4]) -> FlexTensor {
-        FlexTensor::new(
-            burn::tensor::Bytes::from_elems(data),
-            Layout::contiguous(burn::tensor::Shape::new(shape)),
-            T::DTYPE,
-        )
-    }
-
-    /// The element type shared by `ts`, if the kernels support it.
-    fn common_dtype(ts: &[&FlexTensor]) -> Option<DType> {
-        let d = ts[0].dtype();
-        (ts.iter().all(|t| t.dtype() == d) && matches!(d, DType::F32 | DType::F64)).then_some(d)
-    }
-
     fn conv_options(geom: Geometry) -> ConvOptions<2> {
         let (s, p) = (geom.stride, geom.padding);
         ConvOptions::new([s, s], [p, p], [1, 1], 1)
@@ -360,48 +290,6 @@ mod kernels {
     fn transpose_options(geom: Geometry) -> ConvTransposeOptions<2> {
         let (s, p) = (geom.stride, geom.padding);
         ConvTransposeOptions::new([s, s], [p, p], [0, 0], [1, 1], 1)
-    }
-
-    /// A pooled buffer of `len` values with unspecified (but initialised) contents.
-    struct Scratch<T: Real>(Vec<T>);
-
-    impl<T: Real> Scratch<T> {
-        fn new(len: usize) -> Self {
-            let reused = T::pool().lock().ok().and_then(|mut pool| {
-                let best = (0..pool.len()).max_by_key(|&i| pool[i].capacity())?;
-                Some(pool.swap_remove(best))
-            });
-            let mut v = reused.unwrap_or_default();
-            if v.len() < len {
-                v.resize(len, T::default());
-            } else {
-                v.truncate(len);
-            }
-            Scratch(v)
-        }
-    }
-
-    impl<T: Real> Drop for Scratch<T> {
-        fn drop(&mut self) {
-            if let Ok(mut pool) = T::pool().lock()
-                && pool.len() < 4
-            {
-                pool.push(std::mem::take(&mut self.0));
-            }
-        }
-    }
-
-    impl<T: Real> std::ops::Deref for Scratch<T> {
-        type Target = [T];
-        fn deref(&self) -> &[T] {
-            &self.0
-        }
-    }
-
-    impl<T: Real> std::ops::DerefMut for Scratch<T> {
-        fn deref_mut(&mut self) -> &mut [T] {
-            &mut self.0
-        }
     }
 
     /// `cols[i·P + p, (c·K + kh)·K + kw] = x[i, c, oh·s − pad + kh, ow·s − pad + kw]` (0 outside)
@@ -542,59 +430,6 @@ mod kernels {
             for (ci, row) in out.chunks_exact_mut(p).enumerate() {
                 row.copy_from_slice(&t[(ci * n + i) * p..][..p]);
             }
-        }
-    }
-
-    /// `dst[m, n] = Σ_k lhs[m, k] · rhs[k, n]` (plus `dst`'s old value when `accumulate`), with
-    /// element `(i, j)` of a matrix at `i·rs + j·cs`; `dst` is row-major `[m, n]`. Single-threaded:
-    /// the callers parallelise over chunks of samples.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul<T: Real>(
-        dst: &mut [T],
-        (m, n, k): (usize, usize, usize),
-        lhs: &[T],
-        (lhs_rs, lhs_cs): (usize, usize),
-        rhs: &[T],
-        (rhs_rs, rhs_cs): (usize, usize),
-        accumulate: bool,
-    ) {
-        assert_eq!(dst.len(), m * n, "gemm destination size");
-        if m == 0 || n == 0 {
-            return;
-        }
-        let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
-            if rows == 0 || cols == 0 {
-                0
-            } else {
-                (rows - 1) * rs + (cols - 1) * cs + 1
-            }
-        };
-        assert!(lhs.len() >= last(m, k, lhs_rs, lhs_cs), "gemm lhs size");
-        assert!(rhs.len() >= last(k, n, rhs_rs, rhs_cs), "gemm rhs size");
-        // SAFETY: the asserts above keep every element the strides address inside the slices;
-        // `dst` is exclusively borrowed and does not alias the inputs.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                accumulate,
-                lhs.as_ptr(),
-                lhs_cs as isize,
-                lhs_rs as isize,
-                rhs.as_ptr(),
-                rhs_cs as isize,
-                rhs_rs as isize,
-                T::ONE,
-                T::ONE,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
         }
     }
 

@@ -10,9 +10,11 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod conv_cpu;
+mod cpu_gemm;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod linear_cpu;
 pub mod model;
 pub mod objective;
 pub mod report;

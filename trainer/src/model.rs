@@ -20,9 +20,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
-use burn::tensor::module::linear;
 
 use crate::conv_cpu::{self, Geometry};
+use crate::linear_cpu::linear;
 use serde::{Deserialize, Serialize};
 
 /// Negative slope of every LeakyReLU.
@@ -198,7 +198,7 @@ impl Generator {
         let out = match (&self.up1, &self.up2) {
             (Some(up1), Some(up2)) => {
                 let n = x.dims()[0];
-                let h = self.fc[0].forward(x);
+                let h = fc_forward(&self.fc[0], x);
                 let h = relu(
                     self.bn0
                         .as_ref()
@@ -218,7 +218,7 @@ impl Generator {
                 let last = self.fc.len() - 1;
                 let mut h = x;
                 for (i, l) in self.fc.iter().enumerate() {
-                    h = l.forward(h);
+                    h = fc_forward(l, h);
                     if i < last {
                         h = lrelu(h);
                     }
@@ -353,6 +353,12 @@ fn add_bias(x: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
 fn up_forward(layer: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     let y = conv_cpu::conv_transpose2d(x, layer.weight.val(), K4S2P1);
     add_bias(y, layer.bias.as_ref().map(|b| b.val()))
+}
+
+/// A fully connected layer's forward pass through [`linear`] (the threaded GEMM on the CPU
+/// backend, Burn's own elsewhere).
+fn fc_forward(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
 /// LeakyReLU(0.2) written as `0.8·relu(x) + 0.2·x`.
@@ -496,7 +502,7 @@ impl Critic {
                     unreachable!("mlp trace is flat")
                 };
                 g = g * leaky_grad(z.clone().narrow(0, start, len));
-                g = g.matmul(w.fc[i].0.clone().transpose());
+                g = linear(g, w.fc[i].0.clone().transpose(), None);
             }
             g
         } else {
