@@ -634,25 +634,12 @@ mod kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::cpu_gemm::test_util::{assert_close, randn as rand4};
 
     const GEOM: Geometry = Geometry {
         stride: 2,
         padding: 1,
     };
-
-    fn rand4(shape: [usize; 4], device: &Device) -> Tensor<4> {
-        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let scale = b.clone().abs().max().into_scalar::<f64>().max(1.0);
-        let diff = (a - b).abs().max().into_scalar::<f64>();
-        assert!(
-            diff <= 1e-4 * scale,
-            "{what}: max |Δ| {diff} (scale {scale})"
-        );
-    }
 
     /// The GEMM kernels against burn-flex's own conv2d / conv_transpose2d, with odd sizes,
     /// stride 1 and 2, and a non-contiguous input.

@@ -281,3 +281,26 @@ pub(crate) fn product<T: Real>(
     }
     out
 }
+
+/// Helpers for the kernels' tests: random tensors and a relative comparison.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+
+    /// A standard-normal tensor of `shape`.
+    pub(crate) fn randn<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    /// Asserts equal shapes and `max |a − b| ≤ 1e-4 · max(1, max |b|)`.
+    pub(crate) fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+        assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+        let scale = b.clone().abs().max().into_scalar::<f64>().max(1.0);
+        let diff = (a - b).abs().max().into_scalar::<f64>();
+        assert!(
+            diff <= 1e-4 * scale,
+            "{what}: max |Δ| {diff} (scale {scale})"
+        );
+    }
+}

@@ -172,21 +172,7 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
-
-    fn rand2(shape: [usize; 2], device: &Device) -> Tensor<2> {
-        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    fn assert_close(a: Tensor<2>, b: Tensor<2>, what: &str) {
-        assert_eq!(a.dims(), b.dims(), "{what}: shapes");
-        let scale = b.clone().abs().max().into_scalar::<f64>().max(1.0);
-        let diff = (a - b).abs().max().into_scalar::<f64>();
-        assert!(
-            diff <= 1e-4 * scale,
-            "{what}: max |Δ| {diff} (scale {scale})"
-        );
-    }
+    use crate::cpu_gemm::test_util::{assert_close, randn as rand2};
 
     /// Shapes that take each path of the threaded product: one block, row blocks, column
     /// blocks (with a ragged last block), and a non-contiguous (transposed) input.
