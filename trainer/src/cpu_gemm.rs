@@ -84,10 +84,15 @@ pub(crate) fn common_dtype(ts: &[&FlexTensor]) -> Option<DType> {
 pub(crate) struct Scratch<T: Real>(Vec<T>);
 
 impl<T: Real> Scratch<T> {
-    /// Takes the largest pooled buffer (or a new one) and sizes it to `len`.
+    /// Takes a pooled buffer (the smallest that holds `len` values, else the largest) or a new
+    /// one, and sizes it to `len`.
     pub(crate) fn new(len: usize) -> Self {
         let reused = T::pool().lock().ok().and_then(|mut pool| {
-            let best = (0..pool.len()).max_by_key(|&i| pool[i].capacity())?;
+            let cap = |i: &usize| pool[*i].capacity();
+            let best = (0..pool.len())
+                .filter(|i| cap(i) >= len)
+                .min_by_key(cap)
+                .or_else(|| (0..pool.len()).max_by_key(cap))?;
             Some(pool.swap_remove(best))
         });
         let mut v = reused.unwrap_or_default();
@@ -102,8 +107,9 @@ impl<T: Real> Scratch<T> {
 
 impl<T: Real> Drop for Scratch<T> {
     fn drop(&mut self) {
+        // Every task holds at most two buffers at once.
         if let Ok(mut pool) = T::pool().lock()
-            && pool.len() < 4
+            && pool.len() < 2 * rayon::current_num_threads()
         {
             pool.push(std::mem::take(&mut self.0));
         }
