@@ -141,48 +141,40 @@ impl GemmConv for Flex {
     }
 }
 
-/// Backward of `y = conv2d(x, w)`: `dx = conv_transpose2d(dy, w)`, `dw = dyᵀ · cols(x)`.
+/// Backward of both operations, with `w [A, B, K, K]`:
+/// - `y = conv2d(x, w)`: `dx = conv_transpose2d(dy, w)`, `dw = dyᵀ · cols(x)`;
+/// - `out = conv_transpose2d(g, w)` (`transposed`): `dg = conv2d(dout, w)`, `dw = gᵀ · cols(dout)`.
 #[derive(Debug)]
-struct ConvBackward;
+struct ConvBackward {
+    transposed: bool,
+}
 
 impl Backward<Flex, 2> for ConvBackward {
     type State = (NodeId, NodeId, Geometry);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, ckpt: &mut Checkpointer) {
-        let [node_x, node_w] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let (x_id, w_id, geom) = ops.state;
-        let x: FlexTensor = ckpt.retrieve_node_output(x_id);
+        let [node_in, node_w] = ops.parents;
+        let d_out = grads.consume::<Flex>(&ops.node);
+        let (in_id, w_id, geom) = ops.state;
+        let input: FlexTensor = ckpt.retrieve_node_output(in_id);
         let w: FlexTensor = ckpt.retrieve_node_output(w_id);
         let k = w.layout().shape()[2];
         if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, kernels::weight_grad(x, dy.clone(), k, geom));
+            // The weight gradient pairs the conv2d-side input with the conv2d-side output gradient.
+            let dw = if self.transposed {
+                kernels::weight_grad(d_out.clone(), input, k, geom)
+            } else {
+                kernels::weight_grad(input, d_out.clone(), k, geom)
+            };
+            grads.register::<Flex>(node.id, dw);
         }
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, kernels::conv_transpose2d(dy, w, geom));
-        }
-    }
-}
-
-/// Backward of `out = conv_transpose2d(g, w)`: `dg = conv2d(dout, w)`, `dw = gᵀ · cols(dout)`.
-#[derive(Debug)]
-struct ConvTransposeBackward;
-
-impl Backward<Flex, 2> for ConvTransposeBackward {
-    type State = (NodeId, NodeId, Geometry);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, ckpt: &mut Checkpointer) {
-        let [node_g, node_w] = ops.parents;
-        let dout = grads.consume::<Flex>(&ops.node);
-        let (g_id, w_id, geom) = ops.state;
-        let g: FlexTensor = ckpt.retrieve_node_output(g_id);
-        let w: FlexTensor = ckpt.retrieve_node_output(w_id);
-        let k = w.layout().shape()[2];
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, kernels::weight_grad(dout.clone(), g, k, geom));
-        }
-        if let Some(node) = node_g {
-            grads.register::<Flex>(node.id, kernels::conv2d(dout, w, geom));
+        if let Some(node) = node_in {
+            let d_in = if self.transposed {
+                kernels::conv2d(d_out, w, geom)
+            } else {
+                kernels::conv_transpose2d(d_out, w, geom)
+            };
+            grads.register::<Flex>(node.id, d_in);
         }
     }
 }
@@ -194,13 +186,7 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        record::<C, _>(
-            ConvBackward,
-            x,
-            w,
-            Geometry { stride, padding },
-            kernels::conv2d,
-        )
+        record::<C>(false, x, w, Geometry { stride, padding })
     }
 
     fn gemm_conv_transpose2d(
@@ -209,24 +195,25 @@ impl<C: CheckpointStrategy> GemmConv for Autodiff<Flex, C> {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let geom = Geometry { stride, padding };
-        record::<C, _>(ConvTransposeBackward, g, w, geom, kernels::conv_transpose2d)
+        record::<C>(true, g, w, Geometry { stride, padding })
     }
 }
 
-/// Runs `kernel(input, w)` and, when either input is tracked, records it on the autodiff graph
-/// with `backward` (which gets both inputs back from the checkpointer).
-fn record<C, BO>(
-    backward: BO,
+/// Runs `conv2d(input, w)` (or `conv_transpose2d` when `transposed`) and, when either input is
+/// tracked, records it on the autodiff graph with its [`ConvBackward`] (which gets both inputs back
+/// from the checkpointer).
+fn record<C: CheckpointStrategy>(
+    transposed: bool,
     input: FloatTensor<Autodiff<Flex, C>>,
     w: FloatTensor<Autodiff<Flex, C>>,
     geom: Geometry,
-    kernel: fn(FlexTensor, FlexTensor, Geometry) -> FlexTensor,
-) -> FloatTensor<Autodiff<Flex, C>>
-where
-    C: CheckpointStrategy,
-    BO: Backward<Flex, 2, State = (NodeId, NodeId, Geometry)>,
-{
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let kernel = if transposed {
+        kernels::conv_transpose2d
+    } else {
+        kernels::conv2d
+    };
+    let backward = ConvBackward { transposed };
     match backward
         .prepare::<C>([input.node(), w.node()])
         .compute_bound()
