@@ -200,6 +200,17 @@ fn optimizer(o: &OptimSettings) -> ModuleOptimizer {
     }
 }
 
+/// Forces every lazily initialised parameter of `m` to draw its initial values now.
+fn initialise_now<M: Module>(m: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            let _ = p.val();
+        }
+    }
+    m.visit(&mut Touch);
+}
+
 fn record_bytes<M: Module>(m: &M) -> anyhow::Result<Vec<u8>> {
     let b = m
         .clone()
@@ -248,6 +259,11 @@ impl Trainer {
             .with_num_classes(cfg.num_classes())
             .with_spectral_norm(cfg.spectral_norm)
             .init(&device);
+        // Burn initialises parameters lazily, at their first use, from the backend's one seeded
+        // generator. Drawing them all here, under the lock, keeps the weights a function of the
+        // seed alone, whichever thread or run touches them first.
+        initialise_now(&generator);
+        initialise_now(&critic);
         Ok(Trainer {
             opt_g: optimizer(&cfg.optim),
             opt_d: optimizer(&cfg.optim),

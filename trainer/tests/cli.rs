@@ -247,3 +247,42 @@ fn train_sample_export_end_to_end() {
     let o = tinygan(&["sample", "--run", r, "--blob", b, "--out", "y.idx"]);
     assert_clean_failure(&o, "cannot be used with");
 }
+
+/// The same seed gives the same model through the binary too: two runs export byte-identical
+/// generators. The exported graph holds the batch-norm running statistics, which Burn keeps per
+/// thread: the check fails if the training step moves between threads (see `main.rs`).
+#[test]
+fn the_seed_determines_the_trained_generator() {
+    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        format!("{dir}/../../shared/mnist")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let export = |name: &str| {
+        let run = dir.path().join(name);
+        let o = tinygan(&[
+            "train",
+            "--preset",
+            "tiny",
+            "--loss",
+            "ns-gan",
+            "--iters",
+            "3",
+            "--batch",
+            "8",
+            "--seed",
+            "5",
+            "--sample-every",
+            "100",
+            "--device",
+            "cpu",
+            "--data",
+            &data,
+            "--run",
+            run.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "train failed: {}", stderr(&o));
+        std::fs::read(run.join("export/generator.onnx")).unwrap()
+    };
+    assert!(export("a") == export("b"), "two runs with seed 5 differ");
+}
