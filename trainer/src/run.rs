@@ -7,8 +7,8 @@
 //! RUN/config.json        the full TrainConfig
 //! RUN/metrics.csv        one row per iteration
 //! RUN/samples/iter_NNNNNNN.png   grids from a fixed noise batch
-//! RUN/samples.gif        the grids, animated (written at the end)
-//! RUN/losses.png         loss curves (written at the end)
+//! RUN/samples.gif        the grids, animated (written when the run ends or is stopped)
+//! RUN/losses.png         loss curves (written when the run ends or is stopped)
 //! RUN/checkpoint.tgc     models, optimisers, RNG, iteration (atomic)
 //! ```
 
@@ -274,9 +274,8 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
         trainer.save(&ck)?;
     }
     bar.finish();
-    if finished {
-        finish_outputs(run_dir)?;
-    }
+    // Also when interrupted: a long run stopped with Ctrl-C keeps an up-to-date plot and GIF.
+    finish_outputs(run_dir)?;
     let done = trainer.iteration - start_iter;
     Ok(RunSummary {
         iteration: trainer.iteration,
