@@ -107,6 +107,20 @@ fn corrupt_or_missing_checkpoint_is_a_clear_error() {
     assert_clean_failure(&o, "config.json");
 }
 
+/// The real MNIST files: TINYGAN_DATA, else ../shared/mnist beside the checkout.
+fn mnist_dir() -> String {
+    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
+        // Run-time lookup: a shared build directory may have compiled this elsewhere.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        format!("{dir}/../../shared/mnist")
+    });
+    assert!(
+        Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
+        "MNIST not found at {data}: set TINYGAN_DATA"
+    );
+    data
+}
+
 fn idx_header(p: &Path) -> [u32; 4] {
     let b = std::fs::read(p).unwrap();
     let w = |i: usize| u32::from_be_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
@@ -117,15 +131,7 @@ fn idx_header(p: &Path) -> [u32; 4] {
 /// IDX and PNG, then export.
 #[test]
 fn train_sample_export_end_to_end() {
-    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
-        // Run-time lookup: a shared build directory may have compiled this elsewhere.
-        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-        format!("{dir}/../../shared/mnist")
-    });
-    assert!(
-        Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
-        "MNIST not found at {data}: set TINYGAN_DATA"
-    );
+    let data = mnist_dir();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
@@ -253,10 +259,7 @@ fn train_sample_export_end_to_end() {
 /// thread: the check fails if the training step moves between threads (see `main.rs`).
 #[test]
 fn the_seed_determines_the_trained_generator() {
-    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
-        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-        format!("{dir}/../../shared/mnist")
-    });
+    let data = mnist_dir();
     let dir = tempfile::tempdir().unwrap();
     let export = |name: &str| {
         let run = dir.path().join(name);
