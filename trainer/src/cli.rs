@@ -14,7 +14,7 @@ use crate::model::Preset;
 use crate::objective::{Loss, OptimizerKind};
 use crate::report;
 use crate::run::{self, EvalHook, RunOptions};
-use crate::train::{Dataset, TrainConfig, TrainData, Trainer, generate};
+use crate::train::{Dataset, LoadedGenerator, TrainConfig, TrainData, Trainer, Weights, generate};
 
 /// Train GANs on handwritten digits and put the generator on a microcontroller.
 #[derive(Parser, Debug)]
@@ -90,6 +90,10 @@ pub struct ModelArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Decay of the moving average of the generator's weights that sampling and export use; 0
+    /// turns it off [default: 0.999].
+    #[arg(long)]
+    pub ema: Option<f64>,
 }
 
 impl ModelArgs {
@@ -124,6 +128,7 @@ impl ModelArgs {
         .with_lambda(self.lambda)
         .with_clip(self.clip)
         .with_seed(self.seed)
+        .with_ema(self.ema)
     }
 }
 
@@ -140,13 +145,14 @@ pub struct TrainArgs {
     /// MNIST directory [default: $TINYGAN_DATA, else ./data/mnist]; downloaded if missing.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Generator iterations.
-    #[arg(long, default_value_t = 5000)]
-    iters: u64,
+    /// Generator iterations to train up to [default: 5000; with --resume, the run's own].
+    #[arg(long)]
+    iters: Option<u64>,
     /// Run directory [default: runs/<preset>-<loss>].
     #[arg(long)]
     run: Option<PathBuf>,
-    /// Continue the run in --run from its checkpoint (its saved config is used; --iters extends it).
+    /// Continue the run in --run from its checkpoint (its saved config is used; --iters N moves its
+    /// end to iteration N, which must lie beyond the checkpoint).
     #[arg(long)]
     resume: bool,
     /// Sample grid every N iterations.
@@ -193,6 +199,9 @@ pub struct SampleArgs {
     /// Noise seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Which generator weights of the run to use (`--run`).
+    #[arg(long, value_enum, default_value_t = Weights::Averaged)]
+    weights: Weights,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -206,6 +215,9 @@ pub struct ExportArgs {
     /// Output directory [default: RUN/export].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Which generator weights of the run to export.
+    #[arg(long, value_enum, default_value_t = Weights::Averaged)]
+    weights: Weights,
 }
 
 /// `tinygan bench`.
@@ -225,7 +237,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(a) => train(a),
         Command::Sample(a) => sample(a),
-        Command::Export(a) => export_run(&a.run, a.out.as_deref()),
+        Command::Export(a) => export_run(&a.run, a.out.as_deref(), a.weights),
         Command::Bench(a) => bench(a),
         Command::Eval(a) => crate::eval::eval_command(a),
     }
@@ -282,7 +294,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         let data = load_data(cfg.dataset, a.data.as_deref())?;
         eprintln!("resuming {} on {}", run_dir.display(), chosen.description);
         let opts = RunOptions {
-            iters_override: Some(a.iters.max(cfg.iters)),
+            iters_override: a.iters,
             ..opts
         };
         run::resume(&run_dir, &chosen.device, data, &opts)?
@@ -295,7 +307,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         let cfg = a
             .model
             .config(dataset)
-            .with_iters(a.iters)
+            .with_iters(a.iters.unwrap_or(5000))
             .with_sample_every(a.sample_every)
             .with_checkpoint_every(a.checkpoint_every);
         cfg.validate()?;
@@ -326,7 +338,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     );
     let cfg = run::read_config(&run_dir)?;
     if summary.finished && !a.no_export && cfg.preset.is_image() {
-        export_run(&run_dir, None)?;
+        export_run(&run_dir, None, Weights::Averaged)?;
     }
     Ok(())
 }
@@ -358,8 +370,11 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
 /// `n` digits (values in [-1, 1]) from the fp32 generator of a run.
 fn sample_run_fp32(a: &SampleArgs, run_dir: &Path) -> anyhow::Result<Vec<f32>> {
     let chosen = device::choose(a.device.device)?;
-    let (generator, cfg, _) =
-        Trainer::load_generator(&run::checkpoint_path(run_dir), &chosen.device)?;
+    let LoadedGenerator {
+        generator,
+        config: cfg,
+        ..
+    } = Trainer::load_generator(&run::checkpoint_path(run_dir), &chosen.device, a.weights)?;
     if !cfg.preset.is_image() {
         bail!(
             "sample writes digits; {} is a {} run",
@@ -430,10 +445,15 @@ fn sample_blob_int8(a: &SampleArgs, path: &Path) -> anyhow::Result<Vec<f32>> {
 }
 
 /// Exports the generator of the run in `run_dir` into `out` (default `RUN/export`).
-pub fn export_run(run_dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+pub fn export_run(run_dir: &Path, out: Option<&Path>, weights: Weights) -> anyhow::Result<()> {
     let device = burn::prelude::Device::flex();
     let ck = run::checkpoint_path(run_dir);
-    let (generator, cfg, iteration) = Trainer::load_generator(&ck, &device)?;
+    let LoadedGenerator {
+        generator,
+        config: cfg,
+        iteration,
+        averaged,
+    } = Trainer::load_generator(&ck, &device, weights)?;
     if !cfg.preset.is_image() {
         bail!(
             "export needs an image preset; {} is {}",
@@ -448,6 +468,14 @@ pub fn export_run(run_dir: &Path, out: Option<&Path>) -> anyhow::Result<()> {
         .unwrap_or_else(|| run_dir.join("export"));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let report = export::export_all(&spec, &out, &export::ExportOptions::default())?;
+    println!(
+        "weights: {}",
+        if averaged {
+            "moving average (--weights trained for the last trained weights)"
+        } else {
+            "trained"
+        }
+    );
     println!("{report}");
     eprintln!("exported to {}", out.display());
     Ok(())

@@ -39,7 +39,7 @@ use crate::data::{self, IMAGE_PIXELS, Split};
 use crate::device::{self, DeviceChoice};
 use crate::model::Generator;
 use crate::run;
-use crate::train::{Trainer, generate};
+use crate::train::{LoadedGenerator, Trainer, Weights, generate};
 
 /// A sample counts as "confident" when its top class probability exceeds this.
 pub const CONFIDENCE_THRESHOLD: f32 = 0.9;
@@ -204,6 +204,9 @@ pub struct EvalArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Which generator weights of the run to evaluate (`--run`).
+    #[arg(long, value_enum, default_value_t = Weights::Averaged)]
+    pub weights: Weights,
 }
 
 /// Digits to evaluate, as `u8` pixels (`n × 784`).
@@ -241,7 +244,13 @@ pub fn read_idx_samples(path: &Path, n: usize) -> anyhow::Result<Samples> {
 /// Draws `n` digits from the generator of the run in `run_dir` with latents from `seed` (the same
 /// draws and the same `[-1, 1] → u8` rounding as `tinygan sample --seed`). A conditional run
 /// generates the classes `0, 1, …, 9, 0, …` in turn.
-pub fn sample_run(run_dir: &Path, n: usize, seed: u64, device: &Device) -> anyhow::Result<Samples> {
+pub fn sample_run(
+    run_dir: &Path,
+    n: usize,
+    seed: u64,
+    weights: Weights,
+    device: &Device,
+) -> anyhow::Result<Samples> {
     let ck = run::checkpoint_path(run_dir);
     if !ck.exists() {
         bail!(
@@ -250,7 +259,12 @@ pub fn sample_run(run_dir: &Path, n: usize, seed: u64, device: &Device) -> anyho
             ck.display()
         );
     }
-    let (generator, cfg, iteration) = Trainer::load_generator(&ck, device)?;
+    let LoadedGenerator {
+        generator,
+        config: cfg,
+        iteration,
+        averaged,
+    } = Trainer::load_generator(&ck, device, weights)?;
     if !cfg.preset.is_image() {
         bail!(
             "--run {} is a {} run: it does not make digits",
@@ -266,7 +280,11 @@ pub fn sample_run(run_dir: &Path, n: usize, seed: u64, device: &Device) -> anyho
         images,
         n,
         labels,
-        source: format!("{} (iteration {iteration}, seed {seed})", run_dir.display()),
+        source: format!(
+            "{} (iteration {iteration}, {} weights, seed {seed})",
+            run_dir.display(),
+            if averaged { "averaged" } else { "trained" }
+        ),
     })
 }
 
@@ -453,7 +471,7 @@ pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
 
     // The input first: a bad path or file fails before minutes of classifier training.
     let samples = match (&args.run, &args.idx) {
-        (Some(r), _) => Some(sample_run(r, args.n, args.seed, dev)?),
+        (Some(r), _) => Some(sample_run(r, args.n, args.seed, args.weights, dev)?),
         (_, Some(p)) => Some(read_idx_samples(p, args.n)?),
         _ => None,
     };

@@ -191,6 +191,45 @@ impl Generator {
     /// Generates samples from latents `z` `[N, z_dim]` and, for a conditional model, one-hot labels
     /// `[N, num_classes]`. Returns `[N, 784]` images in `[-1, 1]` (or `[N, 2]` toy points).
     pub fn forward(&self, z: Tensor<2>, onehot: Option<Tensor<2>>) -> Tensor<2> {
+        self.forward_with(z, onehot, None)
+    }
+
+    /// Sets the batch norms' running statistics to the exact average of the batch statistics over
+    /// `batches` (latents and optional one-hot labels), as seen in training mode. Weights that did
+    /// not come from the optimiser (a moving average) need statistics of their own: the running
+    /// statistics of the trained weights do not match them. Nothing happens for presets without
+    /// batch norm or for an empty `batches`.
+    pub fn calibrate_batch_norm(&self, batches: &[(Tensor<2>, Option<Tensor<2>>)]) {
+        let norms: Vec<&BatchNorm> = [&self.bn0, &self.bn1].into_iter().flatten().collect();
+        if norms.is_empty() || batches.is_empty() {
+            return;
+        }
+        let mut sums: Vec<Option<(Tensor<1>, Tensor<1>)>> = vec![None; norms.len()];
+        for (z, y) in batches {
+            let mut stats = Vec::with_capacity(norms.len());
+            let _ = self.forward_with(z.clone(), y.clone(), Some(&mut stats));
+            for (sum, (m, v)) in sums.iter_mut().zip(stats) {
+                *sum = Some(match sum.take() {
+                    None => (m, v),
+                    Some((sm, sv)) => (sm + m, sv + v),
+                });
+            }
+        }
+        let k = batches.len() as f64;
+        for (bn, (m, v)) in norms.into_iter().zip(sums.into_iter().flatten()) {
+            set_running(&bn.running_mean, m.div_scalar(k).detach());
+            set_running(&bn.running_var, v.div_scalar(k).detach());
+        }
+    }
+
+    /// The forward pass; with `stats`, every batch norm normalises with its batch's statistics
+    /// and pushes `(mean, variance)` there instead of using its own mode.
+    fn forward_with(
+        &self,
+        z: Tensor<2>,
+        onehot: Option<Tensor<2>>,
+        mut stats: Option<&mut Vec<(Tensor<1>, Tensor<1>)>>,
+    ) -> Tensor<2> {
         let x = match onehot {
             Some(y) => Tensor::cat(vec![z, y], 1),
             None => z,
@@ -198,20 +237,12 @@ impl Generator {
         let out = match (&self.up1, &self.up2) {
             (Some(up1), Some(up2)) => {
                 let n = x.dims()[0];
+                let bn0 = self.bn0.as_ref().expect("conv generator has bn0");
+                let bn1 = self.bn1.as_ref().expect("conv generator has bn1");
                 let h = fc_forward(&self.fc[0], x);
-                let h = relu(
-                    self.bn0
-                        .as_ref()
-                        .expect("conv generator has bn0")
-                        .forward(h),
-                );
+                let h = relu(norm(bn0, h, stats.as_deref_mut()));
                 let h = h.reshape([n, self.ch0, 7, 7]);
-                let h = relu(
-                    self.bn1
-                        .as_ref()
-                        .expect("conv generator has bn1")
-                        .forward(up_forward(up1, h)),
-                );
+                let h = relu(norm(bn1, up_forward(up1, h), stats));
                 up_forward(up2, h).reshape([n, 784])
             }
             _ => {
@@ -227,6 +258,34 @@ impl Generator {
             }
         };
         if self.tanh_out { tanh(out) } else { out }
+    }
+}
+
+/// Replaces a running state's value. Burn's `update` only queues the value for the current
+/// thread (`value()`, which inference reads, returns the old one until a sync): sync at once.
+pub fn set_running<const D: usize>(state: &RunningState<Tensor<D>>, value: Tensor<D>) {
+    state.update(value);
+    let _ = state.value_sync();
+}
+
+/// Batch norm in its own mode, or with the batch's statistics, recording them in `stats`.
+fn norm<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    stats: Option<&mut Vec<(Tensor<1>, Tensor<1>)>>,
+) -> Tensor<D> {
+    match stats {
+        None => bn.forward(x),
+        Some(stats) => {
+            let r = burn::tensor::module::batch_norm_train(
+                x,
+                bn.gamma.val(),
+                bn.beta.val(),
+                bn.epsilon,
+            );
+            stats.push((r.mean, r.variance));
+            r.output
+        }
     }
 }
 
@@ -402,7 +461,7 @@ impl Critic {
             let u = normalize_rows(v.clone().matmul(wd.transpose()));
             let sigma = (u.clone().matmul(w_mat) * v).sum();
             if update {
-                state.update(u);
+                set_running(state, u);
             }
             Some(sigma)
         };

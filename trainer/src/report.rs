@@ -29,7 +29,7 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, signed_to_pixel, write_atomically};
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// Columns of `metrics.csv`, in order (its header line, comma-separated).
-pub const METRICS_COLUMNS: [&str; 10] = [
+pub const METRICS_COLUMNS: [&str; 11] = [
     "iter",
     "d_loss",
     "g_loss",
@@ -40,6 +40,7 @@ pub const METRICS_COLUMNS: [&str; 10] = [
     "iters_per_s",
     "elapsed_s",
     "fcd",
+    "fcd_ema",
 ];
 /// How often [`MetricsCsv::append`] flushes to disk at the latest.
 pub const METRICS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -70,10 +71,13 @@ pub struct MetricsRow {
     /// Fréchet classifier distance of generated digits (`tinygan train --eval-every`), on the
     /// iterations where it was measured.
     pub fcd: Option<f64>,
+    /// The same FCD for the moving average of the generator's weights (what sampling and export
+    /// use), when the run keeps one.
+    pub fcd_ema: Option<f64>,
 }
 
 impl MetricsRow {
-    fn values(&self) -> [Option<f64>; 9] {
+    fn values(&self) -> [Option<f64>; 10] {
         [
             self.d_loss,
             self.g_loss,
@@ -84,6 +88,7 @@ impl MetricsRow {
             self.iters_per_s,
             self.elapsed_s,
             self.fcd,
+            self.fcd_ema,
         ]
     }
 
@@ -98,6 +103,7 @@ impl MetricsRow {
             "iters_per_s" => &mut self.iters_per_s,
             "elapsed_s" => &mut self.elapsed_s,
             "fcd" => &mut self.fcd,
+            "fcd_ema" => &mut self.fcd_ema,
             _ => return None,
         })
     }
@@ -809,13 +815,20 @@ pub fn plot_losses(metrics: &[MetricsRow], path: &Path) -> Result<()> {
             series: vec![wasserstein],
         });
     }
-    let fcd = series(metrics, "FCD", RGBColor(0, 0, 0), |r| r.fcd);
-    if !fcd.points.is_empty() {
+    let fcd = [
+        series(metrics, "FCD, trained weights", RGBColor(0, 0, 0), |r| {
+            r.fcd
+        }),
+        series(metrics, "FCD, moving average", RGBColor(200, 30, 30), |r| {
+            r.fcd_ema
+        }),
+    ];
+    if fcd.iter().any(|s| !s.points.is_empty()) {
         panels.push(Panel {
             title: "Sample quality (Fréchet classifier distance, lower is better)",
             y_desc: "FCD",
             fixed_range: None,
-            series: vec![fcd],
+            series: fcd.into_iter().filter(|s| !s.points.is_empty()).collect(),
         });
     }
     let acc = vec![
@@ -955,6 +968,7 @@ mod tests {
             iters_per_s: Some(123.456),
             elapsed_s: Some(iter as f64 * 0.1),
             fcd: iter.is_multiple_of(3).then_some(12.5 / (iter as f64 + 1.0)),
+            fcd_ema: iter.is_multiple_of(3).then_some(11.5 / (iter as f64 + 1.0)),
         }
     }
 
@@ -984,10 +998,10 @@ mod tests {
         let path = dir.path().join(METRICS_FILE);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(
-            "iter,d_loss,g_loss,wasserstein,d_acc_real,d_acc_fake,grad_norm,iters_per_s,elapsed_s,fcd\n"
+            "iter,d_loss,g_loss,wasserstein,d_acc_real,d_acc_fake,grad_norm,iters_per_s,elapsed_s,fcd,fcd_ema\n"
         ));
         assert!(
-            text.contains("\n1,0.5,0.501,,0.75,,NaN,123.456,0.1,\n"),
+            text.contains("\n1,0.5,0.501,,0.75,,NaN,123.456,0.1,,\n"),
             "{text}"
         );
         let back = read_metrics(&path).unwrap();
@@ -1230,6 +1244,7 @@ mod tests {
             .map(|r| MetricsRow {
                 d_acc_real: None,
                 fcd: None,
+                fcd_ema: None,
                 ..r
             })
             .collect();

@@ -24,7 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::checkpoint;
 use crate::eval::{FcdProbe, quick_fcd};
 use crate::report::{self, MetricsCsv, MetricsRow};
-use crate::train::{TrainConfig, TrainData, Trainer, fixed_noise};
+use crate::train::{TrainConfig, TrainData, Trainer, fixed_noise, generate};
 
 /// Number of samples in the fixed-noise grid.
 pub const GRID_SAMPLES: usize = 64;
@@ -57,7 +57,8 @@ pub struct RunOptions {
     pub stop_after: Option<u64>,
     /// Hide the progress bar (tests).
     pub quiet: bool,
-    /// Train up to this many iterations on resume (overrides the saved config).
+    /// Train up to this many iterations on resume (overrides the saved config; must lie beyond the
+    /// checkpoint).
     pub iters_override: Option<u64>,
     /// Measure sample quality during training.
     pub eval: Option<EvalHook>,
@@ -117,6 +118,14 @@ pub fn resume(
     }
     let mut trainer = Trainer::load(&ck, device, data)?;
     if let Some(n) = opts.iters_override {
+        if n <= trainer.iteration {
+            bail!(
+                "--iters {n}: the run in {} is already at iteration {}; give a larger --iters to \
+                 train on",
+                run_dir.display(),
+                trainer.iteration
+            );
+        }
         trainer.cfg.iters = n;
         write_config(&trainer.cfg, run_dir)?;
     }
@@ -137,8 +146,14 @@ fn write_config(cfg: &TrainConfig, run_dir: &Path) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display()))
 }
 
+/// Writes the sample grid of the weights that export would use (the moving average when kept).
 fn save_samples(trainer: &Trainer, run_dir: &Path, z: &[f32], labels: &[u8]) -> anyhow::Result<()> {
-    let out = trainer.generate(z, Some(labels));
+    let out = generate(
+        &trainer.sampling_generator(),
+        z,
+        Some(labels),
+        &trainer.device.clone().inner(),
+    );
     let path = run_dir
         .join("samples")
         .join(format!("iter_{:07}.png", trainer.iteration));
@@ -220,18 +235,25 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             window_iters = 0;
         }
         let it = trainer.iteration;
-        let fcd = match &opts.eval {
+        let (fcd, fcd_ema) = match &opts.eval {
             Some(h) if h.every > 0 && (it.is_multiple_of(h.every) || it == cfg.iters) => {
                 // The same latents every time, so the curve shows the model, not the draw.
                 let seed = cfg.seed ^ 0x05ee_dfcd;
                 // Inference mode: batch norm reads its running statistics and leaves them alone.
                 let g = trainer.generator.valid();
                 let dev = trainer.device.clone().inner();
-                Some(quick_fcd(&h.probe, &g, &dev, h.n, seed)?)
+                let live = quick_fcd(&h.probe, &g, &dev, h.n, seed)?;
+                let avg = if trainer.has_average() {
+                    let g = trainer.sampling_generator();
+                    Some(quick_fcd(&h.probe, &g, &dev, h.n, seed)?)
+                } else {
+                    None
+                };
+                (Some(live), avg)
             }
-            _ => None,
+            _ => (None, None),
         };
-        if let Some(f) = fcd {
+        if let Some(f) = fcd_ema.or(fcd) {
             last_fcd = Some(f);
         }
         csv.append(&MetricsRow {
@@ -245,6 +267,7 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             iters_per_s: Some(rate),
             elapsed_s: Some(csv.elapsed_before() + t0.elapsed().as_secs_f64()),
             fcd,
+            fcd_ema,
         })?;
         let mut msg = format!("D {:.4} G {:.4}", stats.d_loss, stats.g_loss);
         if let Some(w) = stats.wasserstein {

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointError, Sections};
 use crate::data::gaussians8_sample;
-use crate::model::{Critic, CriticConfig, CriticWeights, Generator, GeneratorConfig, Preset};
+use crate::model::{
+    Critic, CriticConfig, CriticWeights, Generator, GeneratorConfig, Preset, set_running,
+};
 use crate::objective::{
     Loss, OptimSettings, OptimizerKind, gan_d_loss, generator_loss, norm_penalty, row_norms,
 };
@@ -75,12 +77,26 @@ pub struct TrainConfig {
     /// Write a checkpoint every this many iterations.
     #[config(default = 500)]
     pub checkpoint_every: u64,
+    /// Decay of the moving average of the generator's weights that sampling and export use
+    /// (0 = none: they use the trained weights); `None` (also every config written before this
+    /// field existed) means [`DEFAULT_EMA`]. See [`TrainConfig::ema_decay`].
+    pub ema: Option<f64>,
 }
+
+/// The default decay of the generator's moving average.
+pub const DEFAULT_EMA: f64 = 0.999;
 
 impl TrainConfig {
     /// A config with the objective's defaults (n_critic, optimiser) from gan-objectives.md.
     pub fn with_defaults(preset: Preset, loss: Loss) -> Self {
         TrainConfig::new(preset, loss, loss.default_n_critic(), loss.default_optim())
+    }
+
+    /// The moving average's decay after `t` iterations: [`TrainConfig::ema`], capped at
+    /// `(1 + t) / (10 + t)` early on so that short runs average over a short window.
+    pub fn ema_decay(&self, t: u64) -> f64 {
+        let t = t as f64;
+        self.ema.unwrap_or(DEFAULT_EMA).min((1.0 + t) / (10.0 + t))
     }
 
     /// Number of classes the models are conditioned on.
@@ -100,6 +116,12 @@ impl TrainConfig {
             self.sample_every >= 1 && self.checkpoint_every >= 1,
             "intervals must be ≥ 1"
         );
+        if let Some(e) = self.ema {
+            anyhow::ensure!(
+                (0.0..1.0).contains(&e),
+                "--ema must be in [0, 1) (0 turns the moving average off), got {e}"
+            );
+        }
         match self.dataset {
             Dataset::Gaussians8 => anyhow::ensure!(
                 self.preset == Preset::Toy && !self.conditional,
@@ -176,7 +198,38 @@ pub struct Trainer {
     /// Generator iterations done.
     pub iteration: u64,
     data: TrainData,
+    /// Moving average of the generator's weights (on the inference device), unless `cfg.ema` is 0.
+    ema: Option<Generator>,
 }
+
+/// Which weights of a checkpoint's generator to load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Weights {
+    /// The moving average of the weights when the run keeps one (see [`TrainConfig::ema`]), with
+    /// batch-norm statistics measured for it; else the trained weights.
+    #[default]
+    Averaged,
+    /// The weights the optimiser produced last, with their running statistics.
+    Trained,
+}
+
+/// A generator loaded from a checkpoint, in inference mode.
+pub struct LoadedGenerator {
+    /// The generator.
+    pub generator: Generator,
+    /// The run's config.
+    pub config: TrainConfig,
+    /// The iteration the checkpoint was taken at.
+    pub iteration: u64,
+    /// Whether these are the averaged weights.
+    pub averaged: bool,
+}
+
+/// Samples over which a moving-average generator's batch-norm statistics are measured.
+const CALIBRATION_BATCHES: usize = 32;
+
+/// The section holding the averaged generator's weights.
+const EMA_SECTION: &str = "generator_ema.bpk";
 
 #[derive(Serialize, Deserialize)]
 struct SavedState {
@@ -264,7 +317,9 @@ impl Trainer {
         // seed alone, whichever thread or run touches them first.
         initialise_now(&generator);
         initialise_now(&critic);
+        let ema = (cfg.ema.unwrap_or(DEFAULT_EMA) > 0.0).then(|| generator.valid());
         Ok(Trainer {
+            ema,
             opt_g: optimizer(&cfg.optim),
             opt_d: optimizer(&cfg.optim),
             rng: Pcg64::seed_from_u64(cfg.seed ^ 0x7469_6e79_6761_6e00),
@@ -288,6 +343,9 @@ impl Trainer {
         s.0.insert("state.json".into(), serde_json::to_vec_pretty(&state)?);
         s.0.insert("generator.bpk".into(), record_bytes(&self.generator)?);
         s.0.insert("critic.bpk".into(), record_bytes(&self.critic)?);
+        if let Some(ema) = &self.ema {
+            s.0.insert(EMA_SECTION.into(), record_bytes(ema)?);
+        }
         // Burn's records hold parameters only: running statistics go in a section of their own.
         s.0.insert(
             "running.json".into(),
@@ -321,6 +379,13 @@ impl Trainer {
             path,
         )?;
         t.critic = load_module(t.critic, s.get("critic.bpk", path)?, "critic", path)?;
+        if t.ema.is_some() {
+            // A checkpoint from before the moving average starts it at the trained weights.
+            t.ema = Some(match s.0.get(EMA_SECTION) {
+                Some(b) => load_module(t.generator.valid(), b, "averaged generator", path)?,
+                None => t.generator.valid(),
+            });
+        }
         let opt = |o: ModuleOptimizer, name: &str| -> anyhow::Result<ModuleOptimizer> {
             let b = Bytes::from_bytes_vec(s.get(name, path)?.to_vec());
             o.from_bytes(b)
@@ -338,25 +403,63 @@ impl Trainer {
     }
 
     /// Loads only the generator of a checkpoint (for sampling and export), on `device` without
-    /// autodiff. Returns the generator and the run's config.
+    /// autodiff: its moving average when the run keeps one and `weights` asks for it, else the
+    /// trained weights.
     pub fn load_generator(
         path: &Path,
         device: &Device,
-    ) -> anyhow::Result<(Generator, TrainConfig, u64)> {
+        weights: Weights,
+    ) -> anyhow::Result<LoadedGenerator> {
         let (s, state) = read_checkpoint(path)?;
         let cfg = state.config;
-        let generator = GeneratorConfig::new(cfg.preset)
+        let skeleton = GeneratorConfig::new(cfg.preset)
             .with_num_classes(cfg.num_classes())
             .init(device);
-        let generator = load_module(generator, s.get("generator.bpk", path)?, "generator", path)?;
-        let running = read_running(&s, path)?;
-        set_states(
-            &generator_states(&generator),
-            &running,
-            &generator.fc[0].weight.val().device(),
-        )
-        .map_err(|e| anyhow::anyhow!("checkpoint {}: running statistics: {e}", path.display()))?;
-        Ok((generator, cfg, state.iteration))
+        let averaged = weights == Weights::Averaged && s.0.contains_key(EMA_SECTION);
+        let generator = if averaged {
+            let g = load_module(
+                skeleton,
+                s.get(EMA_SECTION, path)?,
+                "averaged generator",
+                path,
+            )?;
+            g.calibrate_batch_norm(&calibration_batches(&cfg, device));
+            g
+        } else {
+            let g = load_module(skeleton, s.get("generator.bpk", path)?, "generator", path)?;
+            let running = read_running(&s, path)?;
+            set_states(&generator_states(&g), &running, device).map_err(|e| {
+                anyhow::anyhow!("checkpoint {}: running statistics: {e}", path.display())
+            })?;
+            g
+        };
+        Ok(LoadedGenerator {
+            generator,
+            config: cfg,
+            iteration: state.iteration,
+            averaged,
+        })
+    }
+
+    /// The generator that sampling and export use, in inference mode: the moving average of the
+    /// weights (batch norm measured for it) when the run keeps one, else the trained weights.
+    pub fn sampling_generator(&self) -> Generator {
+        match &self.ema {
+            Some(ema) => {
+                let g = ema.clone();
+                g.calibrate_batch_norm(&calibration_batches(
+                    &self.cfg,
+                    &self.device.clone().inner(),
+                ));
+                g
+            }
+            None => self.generator.valid(),
+        }
+    }
+
+    /// Whether the run keeps a moving average of the generator's weights.
+    pub fn has_average(&self) -> bool {
+        self.ema.is_some()
     }
 
     /// Non-trainable state: batch-norm running mean/var of the generator, spectral-norm `u` of the
@@ -402,10 +505,10 @@ impl Trainer {
             if v.len() != a * b {
                 return Err(format!("length {} where {} was expected", v.len(), a * b));
             }
-            r.update(Tensor::from_data(
-                TensorData::new(v.clone(), [a, b]),
-                &self.device,
-            ));
+            set_running(
+                r,
+                Tensor::from_data(TensorData::new(v.clone(), [a, b]), &self.device),
+            );
         }
         Ok(())
     }
@@ -522,6 +625,10 @@ impl Trainer {
         let generator = std::mem::replace(&mut self.generator, dummy_gen());
         self.generator = self.opt_g.step(self.cfg.optim.lr, generator, grads);
         self.iteration += 1;
+        if let Some(ema) = self.ema.take() {
+            let decay = self.cfg.ema_decay(self.iteration);
+            self.ema = Some(blend(ema, &self.generator, decay));
+        }
 
         let all = Tensor::cat(vec![figures.expect("n_critic ≥ 1"), g_loss.detach()], 0);
         let v: Vec<f32> = all.into_data().try_into_vec_as::<f32>().unwrap_or_default();
@@ -550,8 +657,9 @@ impl Trainer {
         })
     }
 
-    /// Generates samples in inference mode (batch norm uses running statistics): `[n, data_dim]`
-    /// row-major values in `[-1, 1]` (or toy points).
+    /// Generates samples from the trained weights (not their moving average) in inference mode
+    /// (batch norm uses running statistics): `[n, data_dim]` row-major values in `[-1, 1]` (or toy
+    /// points).
     pub fn generate(&self, z: &[f32], labels: Option<&[u8]>) -> Vec<f32> {
         generate(
             &self.generator.valid(),
@@ -636,6 +744,64 @@ impl CriticObjective {
     }
 }
 
+/// `avg ← d·avg + (1 − d)·live`, parameter by parameter (`live` may be on the autodiff device).
+fn blend(avg: Generator, live: &Generator, d: f64) -> Generator {
+    struct Collect(Vec<Tensor<1>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            let t = p.val().without_autodiff();
+            let n = t.shape().num_elements();
+            self.0.push(t.reshape([n]));
+        }
+    }
+    struct Blend {
+        live: std::vec::IntoIter<Tensor<1>>,
+        d: f64,
+    }
+    impl burn::module::ModuleMapper for Blend {
+        fn map_float<const D: usize>(
+            &mut self,
+            p: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let d = self.d;
+            let live = self
+                .live
+                .next()
+                .expect("both generators have one structure");
+            p.map(|a| {
+                let dims = a.dims();
+                a.mul_scalar(d).add(live.reshape(dims).mul_scalar(1.0 - d))
+            })
+        }
+    }
+    let mut c = Collect(Vec::new());
+    live.visit(&mut c);
+    avg.map(&mut Blend {
+        live: c.0.into_iter(),
+        d,
+    })
+}
+
+/// Fixed latents (and cycling labels) on which an averaged generator's batch norm is measured:
+/// `CALIBRATION_BATCHES` batches of the run's batch size.
+fn calibration_batches(cfg: &TrainConfig, device: &Device) -> Vec<(Tensor<2>, Option<Tensor<2>>)> {
+    let (b, zd, c) = (cfg.batch, cfg.preset.z_dim(), cfg.num_classes());
+    let z = fixed_noise(cfg.seed ^ 0xca1b_0a7e, CALIBRATION_BATCHES * b, zd);
+    z.chunks(b * zd)
+        .map(|chunk| {
+            let zt = Tensor::from_data(TensorData::new(chunk.to_vec(), [b, zd]), device);
+            let y = (c > 0).then(|| {
+                let mut v = vec![0f32; b * c];
+                for i in 0..b {
+                    v[i * c + i % c] = 1.0;
+                }
+                Tensor::from_data(TensorData::new(v, [b, c]), device)
+            });
+            (zt, y)
+        })
+        .collect()
+}
+
 /// Reads and verifies a checkpoint and its `state.json`.
 fn read_checkpoint(path: &Path) -> anyhow::Result<(Sections, SavedState)> {
     let s = Sections::read(path)?;
@@ -679,7 +845,10 @@ fn set_states(
         if v.len() != n {
             return Err(format!("length {} where {n} was expected", v.len()));
         }
-        r.update(Tensor::from_data(TensorData::new(v.clone(), [n]), device));
+        set_running(
+            r,
+            Tensor::from_data(TensorData::new(v.clone(), [n]), device),
+        );
     }
     Ok(())
 }

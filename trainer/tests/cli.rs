@@ -177,6 +177,43 @@ fn train_sample_export_end_to_end() {
     // A second start into the same run directory is refused (no data lost).
     let o = tinygan(&["train", "--run", r, "--device", "cpu", "--data", &data]);
     assert_clean_failure(&o, "already holds a run");
+    // --resume --iters must lie beyond the checkpoint; beyond it, the run trains on to it.
+    let resume = |iters: &str| {
+        tinygan(&[
+            "train",
+            "--resume",
+            "--run",
+            r,
+            "--iters",
+            iters,
+            "--device",
+            "cpu",
+            "--data",
+            &data,
+            "--no-export",
+        ])
+    };
+    assert_clean_failure(&resume("2"), "already at iteration 2");
+    let o = resume("3");
+    assert!(o.status.success(), "resume failed: {}", stderr(&o));
+    let rows = trainer::report::read_metrics(&run.join("metrics.csv")).unwrap();
+    assert_eq!(rows.last().map(|r| r.iter), Some(3));
+    let o = tinygan(&[
+        "train",
+        "--run",
+        "elsewhere",
+        "--ema",
+        "1.5",
+        "--device",
+        "cpu",
+    ]);
+    assert_clean_failure(&o, "--ema must be in [0, 1)");
+    // Export uses the moving average unless told otherwise.
+    let o = tinygan(&["export", "--run", r, "--weights", "trained"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("weights: trained"));
+    let o = tinygan(&["export", "--run", r]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("weights: moving average"));
 
     let idx = dir.path().join("s.idx");
     let o = tinygan(&[

@@ -67,6 +67,13 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
         "generator weights differ"
     );
     assert_eq!(flat(&a.critic), flat(&b.critic), "critic weights differ");
+    // The moving average of the generator's weights (what export uses) too.
+    assert!(a.has_average());
+    assert_eq!(
+        flat(&a.sampling_generator()),
+        flat(&b.sampling_generator()),
+        "averaged generators differ"
+    );
     // Batch-norm running statistics are part of the state too.
     let bn = |t: &Trainer| {
         t.generator
