@@ -287,6 +287,8 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     };
     let summary = if a.resume {
         let cfg = run::read_config(&run_dir)?;
+        // Before minutes of data loading or classifier training.
+        run::check_resume(&run_dir, a.iters)?;
         let opts = RunOptions {
             eval: eval(cfg.dataset)?,
             ..opts

@@ -108,6 +108,18 @@ pub fn resume(
     data: TrainData,
     opts: &RunOptions,
 ) -> anyhow::Result<RunSummary> {
+    check_resume(run_dir, opts.iters_override)?;
+    let mut trainer = Trainer::load(&checkpoint_path(run_dir), device, data)?;
+    if let Some(n) = opts.iters_override {
+        trainer.cfg.iters = n;
+        write_config(&trainer.cfg, run_dir)?;
+    }
+    drive(trainer, run_dir, opts)
+}
+
+/// Checks that `run_dir` holds a checkpoint to resume and that `iters` (the new end, if given)
+/// lies beyond it; cheap next to loading the training data, so callers can check first.
+pub fn check_resume(run_dir: &Path, iters: Option<u64>) -> anyhow::Result<()> {
     let ck = checkpoint_path(run_dir);
     if !ck.exists() {
         bail!(
@@ -116,20 +128,17 @@ pub fn resume(
             ck.display()
         );
     }
-    let mut trainer = Trainer::load(&ck, device, data)?;
-    if let Some(n) = opts.iters_override {
-        if n <= trainer.iteration {
+    if let Some(n) = iters {
+        let at = crate::train::checkpoint_iteration(&ck)?;
+        if n <= at {
             bail!(
-                "--iters {n}: the run in {} is already at iteration {}; give a larger --iters to \
+                "--iters {n}: the run in {} is already at iteration {at}; give a larger --iters to \
                  train on",
-                run_dir.display(),
-                trainer.iteration
+                run_dir.display()
             );
         }
-        trainer.cfg.iters = n;
-        write_config(&trainer.cfg, run_dir)?;
     }
-    drive(trainer, run_dir, opts)
+    Ok(())
 }
 
 /// Reads a run's config.

@@ -205,8 +205,8 @@ pub struct Trainer {
 /// Which weights of a checkpoint's generator to load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Weights {
-    /// The moving average of the weights when the run keeps one (see [`TrainConfig::ema`]), with
-    /// batch-norm statistics measured for it; else the trained weights.
+    /// The moving average of the weights when the run keeps one (`--ema`), with batch-norm
+    /// statistics measured for it; else the trained weights.
     #[default]
     Averaged,
     /// The weights the optimiser produced last, with their running statistics.
@@ -800,6 +800,11 @@ fn calibration_batches(cfg: &TrainConfig, device: &Device) -> Vec<(Tensor<2>, Op
             (zt, y)
         })
         .collect()
+}
+
+/// The iteration a checkpoint was taken at (the whole file is verified).
+pub fn checkpoint_iteration(path: &Path) -> anyhow::Result<u64> {
+    Ok(read_checkpoint(path)?.1.iteration)
 }
 
 /// Reads and verifies a checkpoint and its `state.json`.

@@ -194,6 +194,10 @@ fn train_sample_export_end_to_end() {
         ])
     };
     assert_clean_failure(&resume("2"), "already at iteration 2");
+    // Checked before the data is looked for (here: none given, so it would be downloaded).
+    let o = tinygan(&["train", "--resume", "--run", r, "--iters", "1"]);
+    assert_clean_failure(&o, "already at iteration 2");
+    assert!(!stderr(&o).contains("download"), "{}", stderr(&o));
     let o = resume("3");
     assert!(o.status.success(), "resume failed: {}", stderr(&o));
     let rows = trainer::report::read_metrics(&run.join("metrics.csv")).unwrap();
