@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Sections: `state.json` (iteration, RNG state, config), `generator.bpk`, `critic.bpk`,
-//! `optim_g.bpk`, `optim_d.bpk` (Burn's burnpack records). The file is written to
+//! `optim_g.bpk`, `optim_d.bpk` (Burn's burnpack records), `generator_ema.bpk` (the moving average
+//! of the generator's weights, when the run keeps one) and `running.json` (batch-norm running
+//! statistics and spectral-norm vectors, which Burn's records leave out). The file is written to
 //! `checkpoint.tgc.tmp`, synced and renamed over the old one, so a crash never leaves a half-written
 //! checkpoint behind, and the previous good checkpoint survives any failure before the rename.
 
