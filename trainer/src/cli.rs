@@ -91,7 +91,7 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Decay of the moving average of the generator's weights that sampling and export use; 0
-    /// turns it off [default: 0.999].
+    /// turns it off [default: 0.995].
     #[arg(long)]
     pub ema: Option<f64>,
 }

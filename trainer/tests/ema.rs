@@ -4,7 +4,9 @@
 use burn::prelude::*;
 use trainer::model::{GeneratorConfig, Preset};
 use trainer::objective::Loss;
-use trainer::train::{Dataset, TrainConfig, TrainData, Trainer, Weights, fixed_noise, generate};
+use trainer::train::{
+    DEFAULT_EMA, Dataset, TrainConfig, TrainData, Trainer, Weights, fixed_noise, generate,
+};
 
 mod common;
 use common::{flat, synthetic_digits};
@@ -136,7 +138,7 @@ fn old_configs_without_the_field_load() {
     json.as_object_mut().unwrap().remove("ema");
     let old: TrainConfig = serde_json::from_value(json).unwrap();
     assert_eq!(old.ema, None);
-    assert_eq!(old.ema_decay(1_000_000), 0.999);
+    assert_eq!(old.ema_decay(1_000_000), DEFAULT_EMA);
     assert!(
         TrainConfig::with_defaults(Preset::Tiny, Loss::WganGp)
             .with_ema(Some(1.0))
