@@ -108,9 +108,11 @@ pub fn resume(
     data: TrainData,
     opts: &RunOptions,
 ) -> anyhow::Result<RunSummary> {
-    check_resume(run_dir, opts.iters_override)?;
-    let mut trainer = Trainer::load(&checkpoint_path(run_dir), device, data)?;
+    let ck = checkpoint_path(run_dir);
+    ensure_checkpoint(run_dir, &ck)?;
+    let mut trainer = Trainer::load(&ck, device, data)?;
     if let Some(n) = opts.iters_override {
+        ensure_beyond(run_dir, n, trainer.iteration)?;
         trainer.cfg.iters = n;
         write_config(&trainer.cfg, run_dir)?;
     }
@@ -121,6 +123,14 @@ pub fn resume(
 /// lies beyond it; cheap next to loading the training data, so callers can check first.
 pub fn check_resume(run_dir: &Path, iters: Option<u64>) -> anyhow::Result<()> {
     let ck = checkpoint_path(run_dir);
+    ensure_checkpoint(run_dir, &ck)?;
+    match iters {
+        Some(n) => ensure_beyond(run_dir, n, crate::train::checkpoint_iteration(&ck)?),
+        None => Ok(()),
+    }
+}
+
+fn ensure_checkpoint(run_dir: &Path, ck: &Path) -> anyhow::Result<()> {
     if !ck.exists() {
         bail!(
             "--resume: {} has no checkpoint ({})",
@@ -128,15 +138,17 @@ pub fn check_resume(run_dir: &Path, iters: Option<u64>) -> anyhow::Result<()> {
             ck.display()
         );
     }
-    if let Some(n) = iters {
-        let at = crate::train::checkpoint_iteration(&ck)?;
-        if n <= at {
-            bail!(
-                "--iters {n}: the run in {} is already at iteration {at}; give a larger --iters to \
-                 train on",
-                run_dir.display()
-            );
-        }
+    Ok(())
+}
+
+/// `--iters n` must lie beyond the checkpoint's iteration `at`.
+fn ensure_beyond(run_dir: &Path, n: u64, at: u64) -> anyhow::Result<()> {
+    if n <= at {
+        bail!(
+            "--iters {n}: the run in {} is already at iteration {at}; give a larger --iters to \
+             train on",
+            run_dir.display()
+        );
     }
     Ok(())
 }

@@ -529,13 +529,7 @@ impl Trainer {
 
     fn onehot(&self, labels: &[u8]) -> Option<Tensor<2>> {
         let c = self.cfg.num_classes();
-        (c > 0).then(|| {
-            let mut v = vec![0f32; labels.len() * c];
-            for (i, &l) in labels.iter().enumerate() {
-                v[i * c + l as usize] = 1.0;
-            }
-            self.tensor2(v, labels.len(), c)
-        })
+        (c > 0).then(|| onehot_tensor(labels, c, &self.device))
     }
 
     fn random_labels(&mut self, n: usize) -> Vec<u8> {
@@ -791,13 +785,8 @@ fn calibration_batches(cfg: &TrainConfig, device: &Device) -> Vec<(Tensor<2>, Op
     z.chunks(b * zd)
         .map(|chunk| {
             let zt = Tensor::from_data(TensorData::new(chunk.to_vec(), [b, zd]), device);
-            let y = (c > 0).then(|| {
-                let mut v = vec![0f32; b * c];
-                for i in 0..b {
-                    v[i * c + i % c] = 1.0;
-                }
-                Tensor::from_data(TensorData::new(v, [b, c]), device)
-            });
+            let labels: Vec<u8> = (0..b).map(|i| (i % c.max(1)) as u8).collect();
+            let y = (c > 0).then(|| onehot_tensor(&labels, c, device));
             (zt, y)
         })
         .collect()
@@ -868,19 +857,23 @@ pub fn generate(
 ) -> Vec<f32> {
     let n = z.len() / generator.z_dim;
     let zt = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n, generator.z_dim]), device);
-    let y = labels.filter(|_| generator.num_classes > 0).map(|l| {
-        let c = generator.num_classes;
-        let mut v = vec![0f32; n * c];
-        for (i, &l) in l.iter().enumerate() {
-            v[i * c + (l as usize).min(c - 1)] = 1.0;
-        }
-        Tensor::<2>::from_data(TensorData::new(v, [n, c]), device)
-    });
+    let y = labels
+        .filter(|_| generator.num_classes > 0)
+        .map(|l| onehot_tensor(l, generator.num_classes, device));
     generator
         .forward(zt, y)
         .into_data()
         .try_into_vec_as::<f32>()
         .unwrap_or_default()
+}
+
+/// One-hot rows `[labels.len(), classes]` (a label ≥ `classes` marks the last class).
+fn onehot_tensor(labels: &[u8], classes: usize, device: &Device) -> Tensor<2> {
+    let mut v = vec![0f32; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        v[i * classes + (l as usize).min(classes - 1)] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
 }
 
 /// Standard-normal latents for the fixed sample grid (independent of the training RNG).
