@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 fixtures="$CARGO_TARGET_DIR/burn-roundtrip-fixtures"
-cargo build --release --workspace --examples
+tinygan_build  # the fixtures example, from the one shared build
 "$CARGO_TARGET_DIR/release/examples/burn_roundtrip_fixtures" "$fixtures"
 TINYGAN_ROUNDTRIP_FIXTURES="$fixtures" \
   cargo test --manifest-path tests/burn-roundtrip/Cargo.toml -- --nocapture

@@ -8,3 +8,11 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -z "${TINYGAN_DATA:-}" ] && [ -f "$repo_root/../shared/mnist/train-images-idx3-ubyte.gz" ]; then
   export TINYGAN_DATA="$(cd "$repo_root/../shared/mnist" && pwd)"
 fi
+
+# The one build of the host workspace. Every script builds with exactly these flags: cargo resolves
+# features per set of targets (dev-dependencies such as tract enable extra features of crates Burn
+# shares, e.g. `half`, `num-traits`, `serde`), so `--bins` alone would recompile much of Burn with a
+# second feature set instead of reusing this one.
+tinygan_build() {
+  cargo build --release --workspace --all-targets "$@"
+}

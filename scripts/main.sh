@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$repo_root"
-# Built the way scripts/test.sh builds it (whole workspace), so the two share one build of Burn
-# and of the trainer instead of rebuilding each other's feature set.
-cargo build --release --workspace --bins
+# The same build as scripts/test.sh (`tinygan_build`, scripts/env.sh): after one, the other
+# compiles nothing.
+tinygan_build
 exec "$CARGO_TARGET_DIR/release/tinygan" train "$@"

@@ -4,7 +4,7 @@
 //! experiments modes OUT_DIR [--iters N]          # mode coverage on gaussians8 over training
 //! experiments inverse-cdf OUT_DIR [--steps N]    # a 1-D generator U[0,1] → N(0,1) vs Φ⁻¹
 //! experiments js-vs-w OUT_DIR GAN_RUN WGAN_RUN   # critic signal vs FCD, from two runs' metrics
-//! experiments lipschitz OUT_DIR RUN… [--fcd X]    # Lipschitz variants: iterations and time to FCD X
+//! experiments study OUT_DIR RUN… [--fcd X]        # recipes at one CPU budget: FCD over CPU time
 //! ```
 //!
 //! Build with the workspace (`cargo build --release --workspace --examples`), run
@@ -59,25 +59,34 @@ enum Cmd {
         gan_run: PathBuf,
         wgan_run: PathBuf,
     },
-    /// The Lipschitz variants side by side, from runs trained with --eval-every: FCD over
-    /// iterations and over training time, and when each first reaches `--fcd`.
-    Lipschitz {
+    /// Training recipes side by side (scripts/recipe-study.sh), from runs trained with
+    /// --cpu-budget and --eval-every-cpu: FCD over training CPU time, and when each first
+    /// reaches `--fcd`. Each run is named by its directory.
+    Study {
         out: PathBuf,
-        /// Run directories (one per variant).
+        /// Run directories (one per recipe).
         #[arg(required = true)]
         runs: Vec<PathBuf>,
         /// The FCD level to reach.
-        #[arg(long, default_value_t = 500.0)]
+        #[arg(long, default_value_t = 100.0)]
         fcd: f64,
+        /// Plot title.
+        #[arg(long, default_value = "Recipes on tiny: FCD over training CPU time")]
+        title: String,
     },
 }
 
-const COLORS: [(u8, u8, u8); 5] = [
+const COLORS: [(u8, u8, u8); 10] = [
     (214, 39, 40),
     (255, 127, 14),
     (44, 160, 44),
     (31, 119, 180),
     (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -94,7 +103,12 @@ fn main() -> anyhow::Result<()> {
             gan_run,
             wgan_run,
         } => js_vs_w(&out, &gan_run, &wgan_run),
-        Cmd::Lipschitz { out, runs, fcd } => lipschitz(&out, &runs, fcd),
+        Cmd::Study {
+            out,
+            runs,
+            fcd,
+            title,
+        } => study(&out, &runs, fcd, &title),
     }
 }
 
@@ -517,75 +531,83 @@ fn js_vs_w(out: &Path, gan_run: &Path, wgan_run: &Path) -> anyhow::Result<()> {
 /// Experiment 4: per run, its variant (from `config.json`), seconds per iteration, final and best
 /// FCD, and the first evaluation at which FCD ≤ `level` (iteration and training time; the time
 /// includes the FCD evaluations themselves, the same ≈ 1.5 s each for every variant).
-fn lipschitz(out: &Path, runs: &[PathBuf], level: f64) -> anyhow::Result<()> {
-    let mut csv = create(out, "lipschitz.csv")?;
-    writeln!(csv, "variant,iter,elapsed_s,fcd")?;
-    let mut text = format!(
-        "{:<18} {:>7} {:>8} {:>10} {:>9} {:>16} {:>16}\n",
-        "variant", "iters", "s/iter", "final FCD", "best FCD", "iters to target", "time to target"
+/// One recipe's FCD measurements: (training CPU seconds, generator iteration, FCD).
+struct Curve {
+    name: String,
+    points: Vec<(f64, u64, f64)>,
+}
+
+/// Reads a study run: its FCD (of the averaged weights where kept) against training CPU time.
+fn curve(run: &Path) -> anyhow::Result<Curve> {
+    let name = run
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| run.display().to_string());
+    let rows = read_metrics(&run.join("metrics.csv"))?;
+    let points: Vec<(f64, u64, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((r.cpu_s?, r.iter, r.fcd_ema.or(r.fcd)?)))
+        .collect();
+    ensure!(
+        !points.is_empty(),
+        "{}: no FCD measurements with CPU time; train with --eval-every-cpu",
+        run.display()
     );
-    let (mut by_iter, mut by_time) = (Vec::new(), Vec::new());
-    for (k, run) in runs.iter().enumerate() {
-        let cfg = trainer::run::read_config(run)?;
-        let name = match (cfg.loss, cfg.spectral_norm) {
-            (Loss::Wgan, true) => "spectral norm".to_string(),
-            (Loss::Wgan, false) => "wgan (clipping)".to_string(),
-            (l, true) => format!("{} + SN", l.name()),
-            (l, false) => l.name().to_string(),
-        };
-        let rows = read_metrics(&run.join("metrics.csv"))?;
-        let pts: Vec<(u64, f64, f64)> = rows
-            .iter()
-            .filter_map(|r| Some((r.iter, r.elapsed_s?, r.fcd?)))
-            .collect();
-        ensure!(
-            !pts.is_empty(),
-            "{}: no FCD measurements; train with --eval-every",
-            run.display()
-        );
-        for (it, t, f) in &pts {
-            writeln!(csv, "{name},{it},{t},{f}")?;
+    Ok(Curve { name, points })
+}
+
+/// The recipe study: FCD against training CPU time for runs trained to one CPU budget, as a
+/// plot, a CSV of every point and a Markdown table (sorted by FCD at the budget).
+fn study(out: &Path, runs: &[PathBuf], level: f64, title: &str) -> anyhow::Result<()> {
+    let curves = runs
+        .iter()
+        .map(|r| curve(r))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut csv = create(out, "study.csv")?;
+    writeln!(csv, "recipe,cpu_s,iter,fcd")?;
+    for c in &curves {
+        for (t, it, f) in &c.points {
+            writeln!(csv, "{},{t},{it},{f}", c.name)?;
         }
-        let last = rows.last().expect("rows exist when points do");
-        let per_iter = last.elapsed_s.unwrap_or(f64::NAN) / last.iter as f64;
-        let best = pts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
-        let hit = pts.iter().find(|p| p.2 <= level);
-        text += &format!(
-            "{name:<18} {:>7} {per_iter:>8.3} {:>10.1} {best:>9.1} {:>16} {:>16}\n",
-            last.iter,
-            pts.last().expect("non-empty").2,
-            hit.map_or("not reached".into(), |h| h.0.to_string()),
-            hit.map_or("not reached".into(), |h| format!("{:.0} s", h.1)),
-        );
-        let color = COLORS[k % COLORS.len()];
-        by_iter.push(XySeries {
-            name: name.clone(),
-            color,
-            points: pts.iter().map(|p| (p.0 as f64, p.2)).collect(),
-            points_only: false,
-        });
-        by_time.push(XySeries {
-            name,
-            color,
-            points: pts.iter().map(|p| (p.1, p.2)).collect(),
-            points_only: false,
-        });
     }
-    text = format!("target FCD ≤ {level}\n{text}");
-    create(out, "lipschitz.txt")?.write_all(text.as_bytes())?;
-    eprint!("{text}");
+    let mut order: Vec<&Curve> = curves.iter().collect();
+    let last_fcd = |c: &Curve| c.points.last().expect("non-empty").2;
+    order.sort_by(|a, b| last_fcd(a).total_cmp(&last_fcd(b)));
+    let mut md = format!(
+        "| recipe | generator iterations | CPU s | FCD at the end | best FCD | CPU s to FCD ≤ {level} |\n\
+         |---|---|---|---|---|---|\n"
+    );
+    for c in &order {
+        let (t, it, f) = *c.points.last().expect("non-empty");
+        let best = c.points.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
+        let hit = c.points.iter().find(|p| p.2 <= level);
+        md += &format!(
+            "| {} | {it} | {t:.0} | {f:.1} | {best:.1} | {} |\n",
+            c.name,
+            hit.map_or("not reached".into(), |h| format!("{:.0}", h.0)),
+        );
+    }
+    create(out, "study.md")?.write_all(md.as_bytes())?;
+    print!("{md}");
+    let series: Vec<XySeries> = curves
+        .iter()
+        .enumerate()
+        .map(|(k, c)| XySeries {
+            name: c.name.clone(),
+            color: COLORS[k % COLORS.len()],
+            points: c
+                .points
+                .iter()
+                .map(|p| (p.0, p.2.max(1.0).log10()))
+                .collect(),
+            points_only: false,
+        })
+        .collect();
     plot_xy(
-        &out.join("lipschitz-iters.png"),
-        "Lipschitz variants on tiny: FCD over generator iterations",
-        "generator iteration",
-        "FCD (n = 1000)",
-        &by_iter,
-    )?;
-    plot_xy(
-        &out.join("lipschitz-time.png"),
-        "Lipschitz variants on tiny: FCD over training time (this CPU)",
-        "training time [s]",
-        "FCD (n = 1000)",
-        &by_time,
+        &out.join("study.png"),
+        title,
+        "training CPU time [s] (process, all threads)",
+        "log10 FCD (n = 1000, averaged weights)",
+        &series,
     )
 }

@@ -28,6 +28,11 @@ const MAGIC: &[u8; 8] = b"TGCKPT\0\x01";
 /// Name of the checkpoint file inside a run directory.
 pub const FILE_NAME: &str = "checkpoint.tgc";
 
+/// Path of the checkpoint in run directory `run`.
+pub fn path_in(run: &std::path::Path) -> std::path::PathBuf {
+    run.join(FILE_NAME)
+}
+
 /// Errors reading a checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {

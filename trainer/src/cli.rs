@@ -14,7 +14,9 @@ use crate::model::Preset;
 use crate::objective::{Loss, OptimizerKind};
 use crate::report;
 use crate::run::{self, EvalHook, RunOptions};
-use crate::train::{Dataset, LoadedGenerator, TrainConfig, TrainData, Trainer, Weights, generate};
+use crate::train::{
+    DEFAULT_R1_EVERY, Dataset, LoadedGenerator, TrainConfig, TrainData, Trainer, Weights, generate,
+};
 
 /// Train GANs on handwritten digits and put the generator on a microcontroller.
 #[derive(Parser, Debug)]
@@ -72,10 +74,17 @@ pub struct ModelArgs {
     /// Optimiser [default: rmsprop for wgan, else adam].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
-    /// Learning rate [default: 5e-5 wgan, 1e-4 penalties, 2e-4 gan/ns-gan].
+    /// Learning rate of both networks [default: 5e-5 wgan, 1e-4 penalties, 2e-4 gan/ns-gan;
+    /// hinge: 1e-4 for G and 4e-4 for D].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Adam β1 [default: 0.5].
+    /// The generator's learning rate (two time-scales) [default: --lr].
+    #[arg(long)]
+    pub lr_g: Option<f64>,
+    /// The critic's learning rate (two time-scales) [default: --lr].
+    #[arg(long)]
+    pub lr_d: Option<f64>,
+    /// Adam β1 [default: 0.5; hinge: 0].
     #[arg(long)]
     pub beta1: Option<f64>,
     /// Adam β2 [default: 0.9 for penalties, 0.999 for gan/ns-gan].
@@ -84,6 +93,12 @@ pub struct ModelArgs {
     /// Penalty weight λ.
     #[arg(long, default_value_t = 10.0)]
     pub lambda: f64,
+    /// R1 penalty weight γ: (γ/2)·mean ‖∇ₓD(x)‖² on real digits (gan, ns-gan, hinge); 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    pub r1: f64,
+    /// Apply R1 lazily, every N critic steps with weight N·γ/2.
+    #[arg(long, default_value_t = DEFAULT_R1_EVERY)]
+    pub r1_every: u64,
     /// Weight-clipping bound c (wgan).
     #[arg(long, default_value_t = 0.01)]
     pub clip: f64,
@@ -107,8 +122,10 @@ impl ModelArgs {
             }
         }
         if let Some(lr) = self.lr {
-            optim.lr = lr;
+            (optim.lr, optim.lr_g, optim.lr_d) = (lr, None, None);
         }
+        optim.lr_g = self.lr_g.or(optim.lr_g);
+        optim.lr_d = self.lr_d.or(optim.lr_d);
         if let Some(b) = self.beta1 {
             optim.beta1 = b;
         }
@@ -129,6 +146,8 @@ impl ModelArgs {
         .with_clip(self.clip)
         .with_seed(self.seed)
         .with_ema(self.ema)
+        .with_r1((self.r1 > 0.0).then_some(self.r1))
+        .with_r1_every(Some(self.r1_every))
     }
 }
 
@@ -168,6 +187,17 @@ pub struct TrainArgs {
     /// losses.png; 0 = off. The first use trains and caches the digit classifier (a few minutes).
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
+    /// Also measure FCD each time training has used this many more CPU seconds.
+    #[arg(long, value_name = "SECONDS")]
+    eval_every_cpu: Option<f64>,
+    /// Stop training (checkpoint and outputs, as at the last iteration) once the training steps
+    /// have used this much process CPU time, all threads and earlier sessions counted.
+    #[arg(long, value_name = "SECONDS")]
+    cpu_budget: Option<f64>,
+    /// Stop training (as finished) at the first FCD measurement (--eval-every, --eval-every-cpu)
+    /// at or below this level.
+    #[arg(long, value_name = "FCD")]
+    until_fcd: Option<f64>,
     /// Digits per FCD measurement during training (values are only comparable at equal N).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
     eval_samples: u64,
@@ -263,8 +293,21 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let run_dir = a.run.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", a.model.preset.name(), a.model.loss.name()))
     });
+    if let Some(b) = a.cpu_budget {
+        anyhow::ensure!(b > 0.0 && b.is_finite(), "--cpu-budget must be > 0 seconds");
+    }
+    if let Some(e) = a.eval_every_cpu {
+        anyhow::ensure!(
+            e > 0.0 && e.is_finite(),
+            "--eval-every-cpu must be > 0 seconds"
+        );
+    }
+    anyhow::ensure!(
+        a.until_fcd.is_none() || a.eval_every > 0 || a.eval_every_cpu.is_some(),
+        "--until-fcd needs FCD measurements: add --eval-every N or --eval-every-cpu SECONDS"
+    );
     let eval = |dataset: Dataset| -> anyhow::Result<Option<EvalHook>> {
-        if a.eval_every == 0 {
+        if a.eval_every == 0 && a.eval_every_cpu.is_none() {
             return Ok(None);
         }
         if dataset != Dataset::Mnist {
@@ -276,6 +319,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         Ok(Some(EvalHook {
             probe: std::sync::Arc::new(probe),
             every: a.eval_every,
+            every_cpu_s: a.eval_every_cpu,
             n: a.eval_samples as usize,
         }))
     };
@@ -284,6 +328,8 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         quiet: false,
         iters_override: None,
         eval: None,
+        cpu_budget_s: a.cpu_budget,
+        until_fcd: a.until_fcd,
     };
     let summary = if a.resume {
         let cfg = run::read_config(&run_dir)?;

@@ -35,10 +35,10 @@ pub use classifier::{
 };
 pub use frechet::{GaussianStats, class_entropy, frechet_distance, frechet_distance_stats};
 
+use crate::checkpoint;
 use crate::data::{self, IMAGE_PIXELS, Split};
 use crate::device::{self, DeviceChoice};
 use crate::model::Generator;
-use crate::run;
 use crate::train::{LoadedGenerator, Trainer, Weights, generate};
 
 /// A sample counts as "confident" when its top class probability exceeds this.
@@ -251,7 +251,7 @@ pub fn sample_run(
     weights: Weights,
     device: &Device,
 ) -> anyhow::Result<Samples> {
-    let ck = run::checkpoint_path(run_dir);
+    let ck = checkpoint::path_in(run_dir);
     if !ck.exists() {
         bail!(
             "--run {}: no checkpoint ({} is missing)",

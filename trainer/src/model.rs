@@ -601,7 +601,38 @@ impl Critic {
     }
 }
 
-/// Number of trainable scalars in a module.
-pub fn num_params<M: Module>(m: &M) -> usize {
-    m.num_params()
+/// Builds models whose initial weights are a function of `seed` alone.
+///
+/// Burn's seed belongs to the device, not the thread, and Burn draws a parameter's initial values
+/// lazily, at its first use. So `init` runs under one process-wide lock with the device freshly
+/// seeded, and every parameter of what it returns is drawn before the lock is released: otherwise a
+/// concurrent run, or a parallel test, could interleave its draws with this one's and change the
+/// weights from one run to the next. (Several models at once: return a tuple.)
+///
+/// ```
+/// # use burn::prelude::*;
+/// use trainer::model::{CriticConfig, Preset, init_seeded};
+/// let device = Device::flex();
+/// let init = |d: &Device| CriticConfig::new(Preset::Toy).init(d);
+/// let (a, b) = (init_seeded(&device, 7, init), init_seeded(&device, 7, init));
+/// assert_eq!(a.fc[0].weight.val().into_data(), b.fc[0].weight.val().into_data());
+/// ```
+pub fn init_seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let m = init(device);
+    draw_parameters_now(&m);
+    m
+}
+
+/// Forces every lazily initialised parameter of `m` to draw its initial values now.
+fn draw_parameters_now<M: Module>(m: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let _ = p.val();
+        }
+    }
+    m.visit(&mut Touch);
 }

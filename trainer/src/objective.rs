@@ -1,11 +1,11 @@
-//! The objectives of ../shared/docs/gan-objectives.md as loss tensors, with their defaults.
+//! The objectives of `docs/objectives.md` as loss tensors, with their defaults.
 //!
 //! The GAN family's discriminator is `D(x) = sigmoid(f(x))`; its losses are written on the logits
 //! `f(x)` with `softplus`, which is the same value as binary cross-entropy on `D(x)` but never takes
 //! the log of 0.
 
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{relu, softplus};
 use serde::{Deserialize, Serialize};
 
 /// A training objective.
@@ -16,14 +16,32 @@ pub enum Loss {
     Gan,
     /// Non-saturating GAN.
     NsGan,
+    /// Hinge loss (the usual partner of spectral norm).
+    Hinge,
     /// WGAN with weight clipping.
     Wgan,
-    /// WGAN with the two-sided gradient penalty.
+    /// WGAN with the two-sided gradient penalty `(‖∇f‖ − 1)²`.
     WganGp,
-    /// WGAN with the one-sided gradient penalty.
+    /// WGAN with Su's one-sided, linear gradient penalty `max(‖∇f‖, 1)`.
     WganLp,
-    /// WGAN with the finite-difference Lipschitz penalty.
+    /// WGAN with the one-sided squared hinge `max(0, ‖∇f‖ − 1)²` (Petzka et al.).
+    WganLpSquared,
+    /// WGAN with the finite-difference Lipschitz penalty `(q − 1)²`.
     WganFd,
+    /// WGAN with Su's one-sided finite-difference penalty `max(q, 1)`.
+    WganFdOneSided,
+}
+
+/// How a penalty turns per-sample Lipschitz estimates `q` (gradient norms or difference
+/// quotients) into a loss term (before the weight λ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PenaltyShape {
+    /// `mean (q − 1)²`: every slope pulled towards 1.
+    TwoSided,
+    /// `mean max(q, 1)`: Su's linear hinge; only slopes above 1 get a gradient.
+    OneSidedLinear,
+    /// `mean max(0, q − 1)²`: the squared hinge.
+    OneSidedSquared,
 }
 
 /// Which optimiser to use.
@@ -41,12 +59,30 @@ pub enum OptimizerKind {
 pub struct OptimSettings {
     /// The optimiser.
     pub kind: OptimizerKind,
-    /// Learning rate (both networks).
+    /// Learning rate (both networks, unless `lr_g` / `lr_d` say otherwise).
     pub lr: f64,
+    /// The generator's own learning rate (two time-scales), if set.
+    #[serde(default)]
+    pub lr_g: Option<f64>,
+    /// The critic's own learning rate (two time-scales), if set.
+    #[serde(default)]
+    pub lr_d: Option<f64>,
     /// Adam β1.
     pub beta1: f64,
     /// Adam β2.
     pub beta2: f64,
+}
+
+impl OptimSettings {
+    /// The generator's learning rate.
+    pub fn lr_g(&self) -> f64 {
+        self.lr_g.unwrap_or(self.lr)
+    }
+
+    /// The critic's learning rate.
+    pub fn lr_d(&self) -> f64 {
+        self.lr_d.unwrap_or(self.lr)
+    }
 }
 
 impl Loss {
@@ -55,26 +91,52 @@ impl Loss {
         match self {
             Loss::Gan => "gan",
             Loss::NsGan => "ns-gan",
+            Loss::Hinge => "hinge",
             Loss::Wgan => "wgan",
             Loss::WganGp => "wgan-gp",
             Loss::WganLp => "wgan-lp",
+            Loss::WganLpSquared => "wgan-lp-squared",
             Loss::WganFd => "wgan-fd",
+            Loss::WganFdOneSided => "wgan-fd-one-sided",
         }
     }
 
-    /// Whether this is the Wasserstein family (raw critic, no sigmoid).
+    /// Whether this is the Wasserstein family (a critic whose score difference estimates W₁).
     pub fn is_wasserstein(self) -> bool {
-        !matches!(self, Loss::Gan | Loss::NsGan)
+        !matches!(self, Loss::Gan | Loss::NsGan | Loss::Hinge)
     }
 
-    /// Whether the critic loss has a penalty term (needs interpolates).
+    /// Whether the critic loss has a Lipschitz penalty on interpolates.
     pub fn has_penalty(self) -> bool {
-        matches!(self, Loss::WganGp | Loss::WganLp | Loss::WganFd)
+        self.penalty().is_some()
     }
 
-    /// Whether the penalty needs the critic's input gradient.
-    pub fn needs_input_grad(self) -> bool {
-        matches!(self, Loss::WganGp | Loss::WganLp)
+    /// The Lipschitz penalty: whether it measures slopes by the input gradient (`true`) or by
+    /// finite differences (`false`), and its shape.
+    pub fn penalty(self) -> Option<(bool, PenaltyShape)> {
+        match self {
+            Loss::WganGp => Some((true, PenaltyShape::TwoSided)),
+            Loss::WganLp => Some((true, PenaltyShape::OneSidedLinear)),
+            Loss::WganLpSquared => Some((true, PenaltyShape::OneSidedSquared)),
+            Loss::WganFd => Some((false, PenaltyShape::TwoSided)),
+            Loss::WganFdOneSided => Some((false, PenaltyShape::OneSidedLinear)),
+            Loss::Gan | Loss::NsGan | Loss::Hinge | Loss::Wgan => None,
+        }
+    }
+
+    /// Interpolates drawn per critic step: one for gradient penalties, two (a pair) for
+    /// finite-difference penalties.
+    pub fn interpolate_draws(self) -> usize {
+        match self.penalty() {
+            Some((true, _)) => 1,
+            Some((false, _)) => 2,
+            None => 0,
+        }
+    }
+
+    /// Whether an R1 penalty can be added (the discriminator's loss of the GAN family and hinge).
+    pub fn allows_r1(self) -> bool {
+        !self.is_wasserstein()
     }
 
     /// Default critic steps per generator step (k): 5 for the WGAN family, 1 otherwise.
@@ -89,20 +151,39 @@ impl Loss {
             Loss::Wgan => OptimSettings {
                 kind: OptimizerKind::Rmsprop,
                 lr: 5e-5,
+                lr_g: None,
+                lr_d: None,
                 beta1: 0.0,
                 beta2: 0.0,
             },
-            Loss::WganGp | Loss::WganLp | Loss::WganFd => OptimSettings {
+            Loss::WganGp
+            | Loss::WganLp
+            | Loss::WganLpSquared
+            | Loss::WganFd
+            | Loss::WganFdOneSided => OptimSettings {
                 kind: OptimizerKind::Adam,
                 lr: 1e-4,
+                lr_g: None,
+                lr_d: None,
                 beta1: 0.5,
                 beta2: 0.9,
             },
             Loss::Gan | Loss::NsGan => OptimSettings {
                 kind: OptimizerKind::Adam,
                 lr: 2e-4,
+                lr_g: None,
+                lr_d: None,
                 beta1: 0.5,
                 beta2: 0.999,
+            },
+            // Miyato et al.'s setting with two time-scales: D learns 4× faster than G.
+            Loss::Hinge => OptimSettings {
+                kind: OptimizerKind::Adam,
+                lr: 1e-4,
+                lr_g: None,
+                lr_d: Some(4e-4),
+                beta1: 0.0,
+                beta2: 0.9,
             },
         }
     }
@@ -113,8 +194,13 @@ pub fn gan_d_loss(real_logits: Tensor<1>, fake_logits: Tensor<1>) -> Tensor<1> {
     softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean()
 }
 
+/// Hinge discriminator loss: `mean relu(1 − f(real)) + mean relu(1 + f(fake))`.
+pub fn hinge_d_loss(real_scores: Tensor<1>, fake_scores: Tensor<1>) -> Tensor<1> {
+    relu(real_scores.neg().add_scalar(1.0)).mean() + relu(fake_scores.add_scalar(1.0)).mean()
+}
+
 /// Generator loss. GAN: `mean log(1 − D(G(z)))` (saturating, minimised);
-/// NS-GAN: `−mean log D(G(z))`; WGAN family: `−mean f(G(z))`.
+/// NS-GAN: `−mean log D(G(z))`; hinge and the WGAN family: `−mean f(G(z))`.
 pub fn generator_loss(loss: Loss, fake_scores: Tensor<1>) -> Tensor<1> {
     match loss {
         // log(1 − σ(l)) = −softplus(l)
@@ -125,12 +211,20 @@ pub fn generator_loss(loss: Loss, fake_scores: Tensor<1>) -> Tensor<1> {
     }
 }
 
-/// Penalty on per-sample gradient norms: `mean (‖g‖ − 1)²`, or the one-sided
-/// `mean max(0, ‖g‖ − 1)²`.
-pub fn norm_penalty(norms: Tensor<1>, one_sided: bool) -> Tensor<1> {
-    let d = norms.sub_scalar(1.0);
-    let d = if one_sided { d.clamp_min(0.0) } else { d };
-    d.square().mean()
+/// A Lipschitz penalty on per-sample slopes `q` (gradient norms or difference quotients), in the
+/// given shape (see [`PenaltyShape`]), before the weight λ.
+pub fn lipschitz_penalty(q: Tensor<1>, shape: PenaltyShape) -> Tensor<1> {
+    match shape {
+        PenaltyShape::TwoSided => q.sub_scalar(1.0).square().mean(),
+        PenaltyShape::OneSidedLinear => q.clamp_min(1.0).mean(),
+        PenaltyShape::OneSidedSquared => q.sub_scalar(1.0).clamp_min(0.0).square().mean(),
+    }
+}
+
+/// The R1 penalty's mean squared gradient norm on real samples, `mean ‖∇ₓ D(x)‖²` for `g` `[N, D]`
+/// (its weight γ/2 is applied by the caller).
+pub fn r1_penalty(g: Tensor<2>) -> Tensor<1> {
+    g.square().sum_dim(1).mean().reshape([1])
 }
 
 /// Per-row Euclidean norm of `g` `[N, D]`, `[N]`. A tiny constant keeps the derivative finite at 0.

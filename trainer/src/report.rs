@@ -29,7 +29,7 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, signed_to_pixel, write_atomically};
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// Columns of `metrics.csv`, in order (its header line, comma-separated).
-pub const METRICS_COLUMNS: [&str; 11] = [
+pub const METRICS_COLUMNS: [&str; 13] = [
     "iter",
     "d_loss",
     "g_loss",
@@ -37,8 +37,10 @@ pub const METRICS_COLUMNS: [&str; 11] = [
     "d_acc_real",
     "d_acc_fake",
     "grad_norm",
+    "g_grad_norm",
     "iters_per_s",
     "elapsed_s",
+    "cpu_s",
     "fcd",
     "fcd_ema",
 ];
@@ -64,10 +66,16 @@ pub struct MetricsRow {
     pub d_acc_fake: Option<f64>,
     /// Gradient norm (e.g. of the gradient penalty's interpolates, or of the parameters).
     pub grad_norm: Option<f64>,
+    /// Norm of the generator loss's gradient with respect to the generator's parameters.
+    pub g_grad_norm: Option<f64>,
     /// Training speed over the recent window, iterations per second.
     pub iters_per_s: Option<f64>,
     /// Seconds since the run started (including earlier sessions of a resumed run).
     pub elapsed_s: Option<f64>,
+    /// Process CPU seconds (all threads) spent in training steps since the run started, earlier
+    /// sessions included; FCD measurements and sample grids are not counted. Training budgets
+    /// are compared in this, so that a busy machine does not bias them.
+    pub cpu_s: Option<f64>,
     /// Fréchet classifier distance of generated digits (`tinygan train --eval-every`), on the
     /// iterations where it was measured.
     pub fcd: Option<f64>,
@@ -77,7 +85,7 @@ pub struct MetricsRow {
 }
 
 impl MetricsRow {
-    fn values(&self) -> [Option<f64>; 10] {
+    fn values(&self) -> [Option<f64>; 12] {
         [
             self.d_loss,
             self.g_loss,
@@ -85,8 +93,10 @@ impl MetricsRow {
             self.d_acc_real,
             self.d_acc_fake,
             self.grad_norm,
+            self.g_grad_norm,
             self.iters_per_s,
             self.elapsed_s,
+            self.cpu_s,
             self.fcd,
             self.fcd_ema,
         ]
@@ -100,8 +110,10 @@ impl MetricsRow {
             "d_acc_real" => &mut self.d_acc_real,
             "d_acc_fake" => &mut self.d_acc_fake,
             "grad_norm" => &mut self.grad_norm,
+            "g_grad_norm" => &mut self.g_grad_norm,
             "iters_per_s" => &mut self.iters_per_s,
             "elapsed_s" => &mut self.elapsed_s,
+            "cpu_s" => &mut self.cpu_s,
             "fcd" => &mut self.fcd,
             "fcd_ema" => &mut self.fcd_ema,
             _ => return None,
@@ -201,6 +213,7 @@ pub struct MetricsCsv {
     writer: BufWriter<File>,
     last_flush: Instant,
     elapsed_before: f64,
+    cpu_before: f64,
 }
 
 impl MetricsCsv {
@@ -243,6 +256,7 @@ impl MetricsCsv {
         .with_context(|| format!("cannot rewrite {}", path.display()))?;
         let mut csv = Self::open_append(path)?;
         csv.elapsed_before = kept.iter().rev().find_map(|r| r.elapsed_s).unwrap_or(0.0);
+        csv.cpu_before = kept.iter().rev().find_map(|r| r.cpu_s).unwrap_or(0.0);
         Ok(csv)
     }
 
@@ -251,6 +265,12 @@ impl MetricsCsv {
     /// is the run's total training time, comparable between interrupted and uninterrupted runs.
     pub fn elapsed_before(&self) -> f64 {
         self.elapsed_before
+    }
+
+    /// Training CPU time already logged before this session (as [`MetricsCsv::elapsed_before`],
+    /// for `cpu_s`).
+    pub fn cpu_before(&self) -> f64 {
+        self.cpu_before
     }
 
     /// [`MetricsCsv::resume`] from `iter` when `resume_from` is `Some(iter)`, else
@@ -272,6 +292,7 @@ impl MetricsCsv {
             writer: BufWriter::new(file),
             last_flush: Instant::now(),
             elapsed_before: 0.0,
+            cpu_before: 0.0,
         })
     }
 
@@ -965,8 +986,10 @@ mod tests {
             d_acc_real: Some(0.75),
             d_acc_fake: None,
             grad_norm: Some(f64::NAN),
+            g_grad_norm: Some(0.25),
             iters_per_s: Some(123.456),
             elapsed_s: Some(iter as f64 * 0.1),
+            cpu_s: Some(iter as f64 * 0.15),
             fcd: iter.is_multiple_of(3).then_some(12.5 / (iter as f64 + 1.0)),
             fcd_ema: iter.is_multiple_of(3).then_some(11.5 / (iter as f64 + 1.0)),
         }
@@ -998,10 +1021,10 @@ mod tests {
         let path = dir.path().join(METRICS_FILE);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(
-            "iter,d_loss,g_loss,wasserstein,d_acc_real,d_acc_fake,grad_norm,iters_per_s,elapsed_s,fcd,fcd_ema\n"
+            "iter,d_loss,g_loss,wasserstein,d_acc_real,d_acc_fake,grad_norm,g_grad_norm,iters_per_s,elapsed_s,cpu_s,fcd,fcd_ema\n"
         ));
         assert!(
-            text.contains("\n1,0.5,0.501,,0.75,,NaN,123.456,0.1,,\n"),
+            text.contains("\n1,0.5,0.501,,0.75,,NaN,0.25,123.456,0.1,0.15,,\n"),
             "{text}"
         );
         let back = read_metrics(&path).unwrap();
@@ -1079,6 +1102,7 @@ mod tests {
         {
             let mut csv = MetricsCsv::resume(dir.path(), 20).unwrap();
             assert_eq!(csv.elapsed_before(), row(20).elapsed_s.unwrap());
+            assert_eq!(csv.cpu_before(), row(20).cpu_s.unwrap());
             for i in 21..=25 {
                 csv.append(&row(i)).unwrap();
             }

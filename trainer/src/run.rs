@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use burn::prelude::*;
+use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint;
@@ -35,8 +36,10 @@ pub const GRID_SAMPLES: usize = 64;
 pub struct EvalHook {
     /// The judge (classifier + MNIST test statistics).
     pub probe: Arc<FcdProbe>,
-    /// Measure every this many iterations (and at the last one).
+    /// Measure every this many iterations (and at the last one); 0 = not by iterations.
     pub every: u64,
+    /// Also measure each time this many more training CPU seconds have passed (`cpu_s`).
+    pub every_cpu_s: Option<f64>,
     /// Digits per measurement (1000 ≈ 1–2 s on 2 CPU cores).
     pub n: usize,
 }
@@ -45,6 +48,7 @@ impl std::fmt::Debug for EvalHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EvalHook")
             .field("every", &self.every)
+            .field("every_cpu_s", &self.every_cpu_s)
             .field("n", &self.n)
             .finish_non_exhaustive()
     }
@@ -62,6 +66,12 @@ pub struct RunOptions {
     pub iters_override: Option<u64>,
     /// Measure sample quality during training.
     pub eval: Option<EvalHook>,
+    /// End the run (checkpoint, outputs, as at its last iteration) once its training steps have
+    /// used this many process CPU seconds (`cpu_s`, earlier sessions included).
+    pub cpu_budget_s: Option<f64>,
+    /// End the run (as finished) at the first FCD measurement at or below this level (the
+    /// averaged weights' FCD where kept).
+    pub until_fcd: Option<f64>,
 }
 
 /// How a run ended.
@@ -77,7 +87,7 @@ pub struct RunSummary {
 
 /// Path of a run's checkpoint.
 pub fn checkpoint_path(run: &Path) -> PathBuf {
-    run.join(checkpoint::FILE_NAME)
+    checkpoint::path_in(run)
 }
 
 /// Starts a new run in `run_dir` (which must not hold a run yet).
@@ -224,7 +234,14 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
     let mut rate = 0.0;
     let mut finished = true;
     let mut last_fcd = None;
-    while trainer.iteration < cfg.iters {
+    let mut cpu_s = csv.cpu_before();
+    let mut next_eval_cpu = opts
+        .eval
+        .as_ref()
+        .and_then(|h| h.every_cpu_s)
+        .map(|e| (cpu_s / e).floor() * e + e);
+    let mut end = cfg.iters;
+    while trainer.iteration < end {
         if interrupted.load(Ordering::SeqCst)
             || opts
                 .stop_after
@@ -233,7 +250,14 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             finished = false;
             break;
         }
-        let stats = match trainer.step() {
+        let cpu0 = ProcessTime::now();
+        let step = trainer.step();
+        cpu_s += cpu0.elapsed().as_secs_f64();
+        if opts.cpu_budget_s.is_some_and(|b| cpu_s >= b) {
+            // The budget is spent: this iteration is the run's last.
+            end = trainer.iteration;
+        }
+        let stats = match step {
             Ok(s) => s,
             Err(e) => {
                 bar.abandon();
@@ -256,8 +280,13 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             window_iters = 0;
         }
         let it = trainer.iteration;
+        let cpu_due = next_eval_cpu.is_some_and(|t| cpu_s >= t);
+        if let (true, Some(h)) = (cpu_due, &opts.eval) {
+            let e = h.every_cpu_s.expect("set when due");
+            next_eval_cpu = Some((cpu_s / e).floor() * e + e);
+        }
         let (fcd, fcd_ema) = match &opts.eval {
-            Some(h) if h.every > 0 && (it.is_multiple_of(h.every) || it == cfg.iters) => {
+            Some(h) if cpu_due || it == end || (h.every > 0 && it.is_multiple_of(h.every)) => {
                 // The same latents every time, so the curve shows the model, not the draw.
                 let seed = cfg.seed ^ 0x05ee_dfcd;
                 // Inference mode: batch norm reads its running statistics and leaves them alone.
@@ -276,6 +305,9 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
         };
         if let Some(f) = fcd_ema.or(fcd) {
             last_fcd = Some(f);
+            if opts.until_fcd.is_some_and(|x| f <= x) {
+                end = it;
+            }
         }
         csv.append(&MetricsRow {
             iter: it,
@@ -285,8 +317,10 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             d_acc_real: stats.acc_real,
             d_acc_fake: stats.acc_fake,
             grad_norm: stats.grad_norm,
+            g_grad_norm: Some(stats.g_grad_norm),
             iters_per_s: Some(rate),
             elapsed_s: Some(csv.elapsed_before() + t0.elapsed().as_secs_f64()),
+            cpu_s: Some(cpu_s),
             fcd,
             fcd_ema,
         })?;
@@ -305,10 +339,10 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
         }
         bar.set_message(msg);
         bar.set_position(it);
-        if it.is_multiple_of(cfg.sample_every) || it == cfg.iters {
+        if it.is_multiple_of(cfg.sample_every) || it == end {
             save_samples(&trainer, run_dir, &z_fixed, &labels_fixed)?;
         }
-        if it.is_multiple_of(cfg.checkpoint_every) || it == cfg.iters {
+        if it.is_multiple_of(cfg.checkpoint_every) || it == end {
             csv.flush()?;
             trainer.save(&ck)?;
         }

@@ -11,7 +11,7 @@ use burn::module::{Module, RunningState};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
+use burn::tensor::{Bytes, Gradients};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{CheckpointError, Sections};
 use crate::data::gaussians8_sample;
 use crate::model::{
-    Critic, CriticConfig, CriticWeights, Generator, GeneratorConfig, Preset, set_running,
+    Critic, CriticConfig, CriticWeights, Generator, GeneratorConfig, Preset, init_seeded,
+    set_running,
 };
 use crate::objective::{
-    Loss, OptimSettings, OptimizerKind, gan_d_loss, generator_loss, norm_penalty, row_norms,
+    Loss, OptimSettings, OptimizerKind, gan_d_loss, generator_loss, hinge_d_loss,
+    lipschitz_penalty, r1_penalty, row_norms,
 };
 
 /// What the models learn from.
@@ -81,14 +83,22 @@ pub struct TrainConfig {
     /// (0 = none: they use the trained weights); `None` (also every config written before this
     /// field existed) means [`DEFAULT_EMA`]. See [`TrainConfig::ema_decay`].
     pub ema: Option<f64>,
+    /// R1 penalty weight γ on real samples (GAN family and hinge); `None` = off.
+    pub r1: Option<f64>,
+    /// R1 is applied every this many critic steps, with weight `r1_every·γ/2` (lazy R1);
+    /// `None` means [`DEFAULT_R1_EVERY`].
+    pub r1_every: Option<u64>,
 }
+
+/// Critic steps between two lazy R1 applications (as StyleGAN2).
+pub const DEFAULT_R1_EVERY: u64 = 16;
 
 /// The default decay of the generator's moving average: a half-life of about 140 iterations, about
 /// StyleGAN's 10 000 images at batch 64. A longer window lags behind while FCD still falls fast.
 pub const DEFAULT_EMA: f64 = 0.995;
 
 impl TrainConfig {
-    /// A config with the objective's defaults (n_critic, optimiser) from gan-objectives.md.
+    /// A config with the objective's defaults (n_critic, optimiser) from `docs/objectives.md`.
     pub fn with_defaults(preset: Preset, loss: Loss) -> Self {
         TrainConfig::new(preset, loss, loss.default_n_critic(), loss.default_optim())
     }
@@ -100,6 +110,16 @@ impl TrainConfig {
         self.ema.unwrap_or(DEFAULT_EMA).min((1.0 + t) / (10.0 + t))
     }
 
+    /// The R1 weight for critic step number `step` (counted from 0 over the whole run):
+    /// `r1_every·γ/2` on every `r1_every`-th step, 0 on the others and without R1.
+    pub fn r1_weight(&self, step: u64) -> f64 {
+        let every = self.r1_every.unwrap_or(DEFAULT_R1_EVERY).max(1);
+        match self.r1 {
+            Some(gamma) if step % every == 0 => every as f64 * gamma / 2.0,
+            _ => 0.0,
+        }
+    }
+
     /// Number of classes the models are conditioned on.
     pub fn num_classes(&self) -> usize {
         if self.conditional { 10 } else { 0 }
@@ -109,10 +129,25 @@ impl TrainConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.batch >= 2, "--batch must be at least 2");
         anyhow::ensure!(self.n_critic >= 1, "--n-critic must be at least 1");
-        anyhow::ensure!(
-            self.optim.lr > 0.0 && self.optim.lr.is_finite(),
-            "--lr must be > 0"
-        );
+        for (flag, lr) in [
+            ("--lr", self.optim.lr),
+            ("--lr-g", self.optim.lr_g()),
+            ("--lr-d", self.optim.lr_d()),
+        ] {
+            anyhow::ensure!(lr > 0.0 && lr.is_finite(), "{flag} must be > 0, got {lr}");
+        }
+        if let Some(gamma) = self.r1 {
+            anyhow::ensure!(
+                gamma >= 0.0 && gamma.is_finite(),
+                "--r1 must be ≥ 0, got {gamma}"
+            );
+            anyhow::ensure!(
+                self.loss.allows_r1(),
+                "--r1 is for gan, ns-gan and hinge; {} has its own Lipschitz constraint",
+                self.loss.name()
+            );
+        }
+        anyhow::ensure!(self.r1_every != Some(0), "--r1-every must be at least 1");
         anyhow::ensure!(
             self.sample_every >= 1 && self.checkpoint_every >= 1,
             "intervals must be ≥ 1"
@@ -166,6 +201,9 @@ pub struct StepStats {
     pub acc_fake: Option<f64>,
     /// Mean gradient norm (or difference quotient) at the interpolates (penalty family).
     pub grad_norm: Option<f64>,
+    /// Norm of the generator loss's gradient with respect to all generator parameters (shows the
+    /// saturating loss's vanishing gradient).
+    pub g_grad_norm: f64,
 }
 
 /// Errors of a training step.
@@ -254,17 +292,6 @@ fn optimizer(o: &OptimSettings) -> ModuleOptimizer {
     }
 }
 
-/// Forces every lazily initialised parameter of `m` to draw its initial values now.
-fn initialise_now<M: Module>(m: &M) {
-    struct Touch;
-    impl burn::module::ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            let _ = p.val();
-        }
-    }
-    m.visit(&mut Touch);
-}
-
 fn record_bytes<M: Module>(m: &M) -> anyhow::Result<Vec<u8>> {
     let b = m
         .clone()
@@ -301,23 +328,17 @@ impl Trainer {
             );
         }
         let device = device.clone().autodiff();
-        // Burn's seed is per device, not per thread: seeding and initialising under one lock keeps
-        // a run's initial weights a function of its seed when several runs start at once.
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-        device.seed(cfg.seed);
-        let generator = GeneratorConfig::new(cfg.preset)
-            .with_num_classes(cfg.num_classes())
-            .init(&device);
-        let critic = CriticConfig::new(cfg.preset)
-            .with_num_classes(cfg.num_classes())
-            .with_spectral_norm(cfg.spectral_norm)
-            .init(&device);
-        // Burn initialises parameters lazily, at their first use, from the backend's one seeded
-        // generator. Drawing them all here, under the lock, keeps the weights a function of the
-        // seed alone, whichever thread or run touches them first.
-        initialise_now(&generator);
-        initialise_now(&critic);
+        // The initial weights are a function of the seed alone, whatever else runs at once.
+        let (generator, critic) = init_seeded(&device, cfg.seed, |d| {
+            let generator = GeneratorConfig::new(cfg.preset)
+                .with_num_classes(cfg.num_classes())
+                .init(d);
+            let critic = CriticConfig::new(cfg.preset)
+                .with_num_classes(cfg.num_classes())
+                .with_spectral_norm(cfg.spectral_norm)
+                .init(d);
+            (generator, critic)
+        });
         let ema = (cfg.ema.unwrap_or(DEFAULT_EMA) > 0.0).then(|| generator.valid());
         Ok(Trainer {
             ema,
@@ -563,7 +584,7 @@ impl Trainer {
 
     /// One critic update. Returns the figures `[d_loss, w_or_acc_real, acc_fake, grad_norm]` as a
     /// detached tensor (read once per iteration to avoid device syncs).
-    fn critic_step(&mut self) -> Tensor<1> {
+    fn critic_step(&mut self, r1_weight: f64) -> Tensor<1> {
         let b = self.cfg.batch;
         let loss = self.cfg.loss;
         let (real, labels) = self.real_batch(b);
@@ -571,12 +592,7 @@ impl Trainer {
         let z = self.noise(b);
         // Fakes for the critic carry the real batch's labels, so interpolates have one label.
         let fake = self.generator.forward(z, y.clone()).detach();
-        let draws = match loss {
-            Loss::WganFd => 2,
-            Loss::WganGp | Loss::WganLp => 1,
-            _ => 0,
-        };
-        let eps: Vec<Tensor<2>> = (0..draws)
+        let eps: Vec<Tensor<2>> = (0..loss.interpolate_draws())
             .map(|_| {
                 let e: Vec<f32> = (0..b).map(|_| self.rng.random::<f32>()).collect();
                 self.tensor2(e, b, 1)
@@ -586,13 +602,14 @@ impl Trainer {
         let obj = CriticObjective {
             loss,
             lambda: self.cfg.lambda,
+            r1_weight,
         };
         let (d_loss, figures) = obj.evaluate(&self.critic, &w, real, fake, &eps, y);
 
         let grads = d_loss.backward();
         let grads = GradientsParams::from_grads(grads, &self.critic);
         let critic = std::mem::replace(&mut self.critic, dummy_critic());
-        let mut critic = self.opt_d.step(self.cfg.optim.lr, critic, grads);
+        let mut critic = self.opt_d.step(self.cfg.optim.lr_d(), critic, grads);
         if self.cfg.loss == Loss::Wgan && !self.cfg.spectral_norm {
             critic = critic.clip(self.cfg.clip);
         }
@@ -603,8 +620,10 @@ impl Trainer {
     /// One generator iteration: `n_critic` critic updates, then one generator update.
     pub fn step(&mut self) -> Result<StepStats, StepError> {
         let mut figures = None;
-        for _ in 0..self.cfg.n_critic {
-            figures = Some(self.critic_step());
+        let k = self.cfg.n_critic as u64;
+        for j in 0..k {
+            let r1_weight = self.cfg.r1_weight(self.iteration * k + j);
+            figures = Some(self.critic_step(r1_weight));
         }
         let b = self.cfg.batch;
         let labels = self.random_labels(b);
@@ -616,9 +635,10 @@ impl Trainer {
         let scores = frozen.forward(&w, fake, y);
         let g_loss = generator_loss(self.cfg.loss, scores);
         let grads = g_loss.backward();
+        let g_grad_norm = gradient_norm(&self.generator, &grads);
         let grads = GradientsParams::from_grads(grads, &self.generator);
         let generator = std::mem::replace(&mut self.generator, dummy_gen());
-        self.generator = self.opt_g.step(self.cfg.optim.lr, generator, grads);
+        self.generator = self.opt_g.step(self.cfg.optim.lr_g(), generator, grads);
         self.iteration += 1;
         if let Some(ema) = self.ema.take() {
             let decay = self.cfg.ema_decay(self.iteration);
@@ -649,6 +669,7 @@ impl Trainer {
             acc_real: (!loss.is_wasserstein()).then_some(v[1] as f64),
             acc_fake: (!loss.is_wasserstein()).then_some(v[2] as f64),
             grad_norm: loss.has_penalty().then_some(v[3] as f64),
+            g_grad_norm,
         })
     }
 
@@ -665,6 +686,30 @@ impl Trainer {
     }
 }
 
+/// `‖∂L/∂θ‖` over every parameter θ of `m` that has a gradient in `grads`.
+fn gradient_norm<M: Module>(m: &M, grads: &Gradients) -> f64 {
+    struct SquaredSum<'a> {
+        grads: &'a Gradients,
+        sum: Vec<Tensor<1>>,
+    }
+    impl burn::module::ModuleVisitor for SquaredSum<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            if let Some(g) = p.val().grad(self.grads) {
+                self.sum.push(g.square().sum());
+            }
+        }
+    }
+    let mut v = SquaredSum {
+        grads,
+        sum: Vec::new(),
+    };
+    m.visit(&mut v);
+    if v.sum.is_empty() {
+        return 0.0;
+    }
+    Tensor::cat(v.sum, 0).sum().into_scalar::<f64>().sqrt()
+}
+
 /// The critic's side of an objective, as one loss tensor.
 #[derive(Clone, Copy, Debug)]
 pub struct CriticObjective {
@@ -672,6 +717,8 @@ pub struct CriticObjective {
     pub loss: Loss,
     /// Penalty weight λ.
     pub lambda: f64,
+    /// Weight of the R1 penalty `mean ‖∇ₓ f(real)‖²` on this step (0 = none).
+    pub r1_weight: f64,
 }
 
 impl CriticObjective {
@@ -707,14 +754,14 @@ impl CriticObjective {
             let west = s_real.mean() - s_fake.mean();
             let mut l = west.clone().neg();
             let mut gn = zero();
-            match self.loss {
-                Loss::WganGp | Loss::WganLp => {
+            match self.loss.penalty() {
+                Some((true, shape)) => {
                     let g = critic.input_grad(w, &trace, yy, 2 * b, b);
                     let norms = row_norms(g);
                     gn = norms.clone().mean().detach();
-                    l = l + norm_penalty(norms, self.loss == Loss::WganLp).mul_scalar(self.lambda);
+                    l = l + lipschitz_penalty(norms, shape).mul_scalar(self.lambda);
                 }
-                Loss::WganFd => {
+                Some((false, shape)) => {
                     let s1 = scores.clone().narrow(0, 2 * b, b);
                     let s2 = scores.narrow(0, 3 * b, b);
                     // ‖y1 − y2‖ = |ε1 − ε2| · ‖x − x̃‖ (inputs are data: no gradient needed).
@@ -722,13 +769,21 @@ impl CriticObjective {
                     let dist = row_norms(real - fake) * de;
                     let q = (s1 - s2).abs() / dist.add_scalar(1e-8);
                     gn = q.clone().mean().detach();
-                    l = l + norm_penalty(q, false).mul_scalar(self.lambda);
+                    l = l + lipschitz_penalty(q, shape).mul_scalar(self.lambda);
                 }
-                _ => {}
+                None => {}
             }
             (l, west.detach(), zero(), gn)
         } else {
-            let l = gan_d_loss(s_real.clone(), s_fake.clone());
+            let mut l = if self.loss == Loss::Hinge {
+                hinge_d_loss(s_real.clone(), s_fake.clone())
+            } else {
+                gan_d_loss(s_real.clone(), s_fake.clone())
+            };
+            if self.r1_weight > 0.0 {
+                let g = critic.input_grad(w, &trace, yy, 0, b);
+                l = l + r1_penalty(g).mul_scalar(self.r1_weight);
+            }
             let dtype = s_real.dtype();
             let acc_r = s_real.detach().greater_elem(0.0).float().cast(dtype).mean();
             let acc_f = s_fake.detach().lower_elem(0.0).float().cast(dtype).mean();

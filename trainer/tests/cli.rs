@@ -33,8 +33,36 @@ fn wrong_arguments_are_rejected_with_a_message() {
         "invalid value 'huge'",
     );
     assert_clean_failure(
-        &tinygan(&["train", "--loss", "hinge"]),
-        "invalid value 'hinge'",
+        &tinygan(&["train", "--loss", "lsgan"]),
+        "invalid value 'lsgan'",
+    );
+    assert_clean_failure(
+        &tinygan(&[
+            "train",
+            "--loss",
+            "wgan-gp",
+            "--r1",
+            "1",
+            "--run",
+            "/nonexistent/x",
+        ]),
+        "--r1 is for gan, ns-gan and hinge",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--lr-d", "0", "--run", "/nonexistent/x"]),
+        "--lr-d must be > 0",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--r1-every", "0", "--loss", "ns-gan", "--r1", "1"]),
+        "--r1-every must be at least 1",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--until-fcd", "5", "--run", "/nonexistent/x"]),
+        "--until-fcd needs FCD measurements",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--cpu-budget", "0", "--run", "/nonexistent/x"]),
+        "--cpu-budget must be > 0",
     );
     assert_clean_failure(
         &tinygan(&["train", "--batch", "1", "--run", "/nonexistent/x"]),

@@ -2,7 +2,7 @@
 //! how checkpoints carry it to sampling and export.
 
 use burn::prelude::*;
-use trainer::model::{GeneratorConfig, Preset};
+use trainer::model::{GeneratorConfig, Preset, init_seeded};
 use trainer::objective::Loss;
 use trainer::train::{
     DEFAULT_EMA, Dataset, TrainConfig, TrainData, Trainer, Weights, fixed_noise, generate,
@@ -50,7 +50,7 @@ fn the_average_follows_its_recurrence() {
 fn calibrated_batch_norm_reproduces_training_mode() {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
-    let g = GeneratorConfig::new(Preset::Tiny).init(&ad);
+    let g = init_seeded(&ad, 1, |d| GeneratorConfig::new(Preset::Tiny).init(d));
     let zv: Vec<f32> = (0..32 * 64)
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();

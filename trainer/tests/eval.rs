@@ -22,7 +22,7 @@ use trainer::eval::{
     ClassFigures, EvalArgs, FEATURE_DIM, FcdProbe, GaussianStats, class_entropy, eval_command,
     features_and_probs, frechet_distance, frechet_distance_stats, quick_fcd, read_idx_samples,
 };
-use trainer::model::{GeneratorConfig, Preset};
+use trainer::model::{GeneratorConfig, Preset, init_seeded};
 
 // ---------------------------------------------------------------------------------------------
 // Fréchet distance
@@ -463,7 +463,7 @@ fn probe_scores_the_reference_itself_as_zero_and_a_random_generator_far_away() {
     let other = probe
         .fcd(&test.images[500 * IMAGE_PIXELS..1000 * IMAGE_PIXELS], 500)
         .unwrap();
-    let generator = GeneratorConfig::new(Preset::Tiny).init(&device);
+    let generator = init_seeded(&device, 1, |d| GeneratorConfig::new(Preset::Tiny).init(d));
     let untrained = quick_fcd(&probe, &generator, &device, 200, 1).unwrap();
     assert!(
         untrained.is_finite() && untrained > 5.0 * other,

@@ -95,3 +95,50 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
     );
     assert!(split.path().join("samples.gif").exists() && split.path().join("losses.png").exists());
 }
+
+/// `--cpu-budget`: the run ends at the first iteration whose training steps bring the process CPU
+/// time (`cpu_s`, which only grows) to the budget, as a finished run (checkpoint written); a
+/// resumed run counts the CPU time of the earlier session.
+#[test]
+fn a_cpu_budget_ends_the_run_at_the_first_iteration_that_reaches_it() {
+    let cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::NsGan)
+        .with_batch(8)
+        .with_iters(1_000_000)
+        .with_sample_every(1_000_000)
+        .with_checkpoint_every(1_000_000)
+        .with_seed(5);
+    let dev = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let budget = |s: f64| RunOptions {
+        quiet: true,
+        cpu_budget_s: Some(s),
+        ..Default::default()
+    };
+    let s = run::start(cfg, dir.path(), &dev, synthetic_digits(64), &budget(0.5)).unwrap();
+    assert!(s.finished);
+    let rows = trainer::report::read_metrics(&dir.path().join("metrics.csv")).unwrap();
+    let cpu: Vec<f64> = rows.iter().map(|r| r.cpu_s.unwrap()).collect();
+    assert_eq!(rows.last().unwrap().iter, s.iteration);
+    assert!(
+        cpu.windows(2).all(|w| w[0] < w[1]),
+        "cpu_s must grow: {cpu:?}"
+    );
+    assert!(*cpu.last().unwrap() >= 0.5);
+    assert!(cpu.len() == 1 || cpu[cpu.len() - 2] < 0.5);
+    let ck = Trainer::load(
+        &run::checkpoint_path(dir.path()),
+        &dev,
+        synthetic_digits(64),
+    )
+    .unwrap();
+    assert_eq!(ck.iteration, s.iteration);
+
+    // Resumed with a larger budget: cpu_s continues from the first session's.
+    let first = *cpu.last().unwrap();
+    let s2 = run::resume(dir.path(), &dev, synthetic_digits(64), &budget(first + 0.3)).unwrap();
+    let rows = trainer::report::read_metrics(&dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(rows.len() as u64, s2.iteration);
+    let resumed = rows[s.iteration as usize].cpu_s.unwrap();
+    assert!(resumed > first, "{resumed} after {first}");
+    assert!(rows.last().unwrap().cpu_s.unwrap() >= first + 0.3);
+}

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::{self, IMAGE_PIXELS, IMAGE_SIDE, Split};
+use crate::model::init_seeded;
 
 /// Width of the feature layer (the FCD's feature space).
 pub const FEATURE_DIM: usize = 128;
@@ -245,8 +246,7 @@ pub fn train_classifier(
         "learning rate must be > 0"
     );
     let ad = device.clone().autodiff();
-    ad.seed(settings.seed);
-    let mut model = Classifier::new(&ad);
+    let mut model = init_seeded(&ad, settings.seed, Classifier::new);
     let mut opt = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = Pcg64::seed_from_u64(settings.seed ^ 0x636c_6173_7369_6679);
     let steps_per_epoch = n.div_ceil(settings.batch);
