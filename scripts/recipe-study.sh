@@ -45,12 +45,15 @@ recipes=(
   "hinge-r1|--loss hinge --r1 1"
 )
 
-tinygan_build >&2
-bin="$CARGO_TARGET_DIR/release/tinygan"
-examples="$CARGO_TARGET_DIR/release/examples"
+# TINYGAN_BIN / TINYGAN_EXAMPLES: prebuilt binaries (e.g. copies, so that rebuilding during a long
+# study does not change what the remaining runs execute); else the shared build.
+if [ -z "${TINYGAN_BIN:-}" ] || [ -z "${TINYGAN_EXAMPLES:-}" ]; then tinygan_build >&2; fi
+bin="${TINYGAN_BIN:-$CARGO_TARGET_DIR/release/tinygan}"
+examples="${TINYGAN_EXAMPLES:-$CARGO_TARGET_DIR/release/examples}"
 mkdir -p "$runs" "$out"
-# The FCD judge, trained and cached once before the runs share it.
-"$bin" eval >&2
+# The FCD judge, trained and cached once (where `tinygan eval` keeps it) before the runs share it.
+judge="${TINYGAN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tinygan}/classifier.bpk"
+[ -f "$judge" ] || "$bin" eval --train-classifier >&2
 
 train_one() { # name args…
   local name="$1"; shift

@@ -11,7 +11,7 @@ use crate::data::{self, Split};
 use crate::device::{self, DeviceChoice};
 use crate::eval::{self, FcdProbe};
 use crate::model::Preset;
-use crate::objective::{Loss, OptimizerKind};
+use crate::objective::{Loss, OptimizerKind, Recipe};
 use crate::report;
 use crate::run::{self, EvalHook, RunOptions};
 use crate::train::{
@@ -56,9 +56,9 @@ pub struct ModelArgs {
     /// Model preset.
     #[arg(long, value_enum, default_value_t = Preset::Tiny)]
     pub preset: Preset,
-    /// Objective.
-    #[arg(long, value_enum, default_value_t = Loss::WganGp)]
-    pub loss: Loss,
+    /// Objective [default: the preset's recipe (`Recipe::default_for`, from the recipe study)].
+    #[arg(long, value_enum)]
+    pub loss: Option<Loss>,
     /// Condition G and D on the digit class.
     #[arg(long)]
     pub conditional: bool,
@@ -93,9 +93,10 @@ pub struct ModelArgs {
     /// Penalty weight λ.
     #[arg(long, default_value_t = 10.0)]
     pub lambda: f64,
-    /// R1 penalty weight γ: (γ/2)·mean ‖∇ₓD(x)‖² on real digits (gan, ns-gan, hinge); 0 = off.
-    #[arg(long, default_value_t = 0.0)]
-    pub r1: f64,
+    /// R1 penalty weight γ: (γ/2)·mean ‖∇ₓD(x)‖² on real digits (gan, ns-gan, hinge); 0 = off
+    /// [default: the preset's recipe without --loss, else 0].
+    #[arg(long)]
+    pub r1: Option<f64>,
     /// Apply R1 lazily, every N critic steps with weight N·γ/2.
     #[arg(long, default_value_t = DEFAULT_R1_EVERY)]
     pub r1_every: u64,
@@ -112,9 +113,32 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The recipe these arguments ask for: the preset's default unless `--loss` names one; the
+    /// flags given on top of it.
+    pub fn recipe(&self) -> Recipe {
+        let base = match self.loss {
+            None => Recipe::default_for(self.preset),
+            Some(loss) => Recipe {
+                loss,
+                spectral_norm: false,
+                r1: None,
+            },
+        };
+        Recipe {
+            loss: base.loss,
+            spectral_norm: base.spectral_norm || self.spectral_norm,
+            r1: match self.r1 {
+                Some(g) => (g != 0.0).then_some(g),
+                None => base.r1,
+            },
+        }
+    }
+
     /// The training config these arguments describe.
     pub fn config(&self, dataset: Dataset) -> TrainConfig {
-        let mut optim = self.loss.default_optim();
+        let recipe = self.recipe();
+        let loss = recipe.loss;
+        let mut optim = loss.default_optim();
         if let Some(k) = self.optimizer {
             optim.kind = k;
             if k == OptimizerKind::Adam && optim.beta2 == 0.0 {
@@ -134,19 +158,19 @@ impl ModelArgs {
         }
         TrainConfig::new(
             self.preset,
-            self.loss,
-            self.n_critic.unwrap_or(self.loss.default_n_critic()),
+            loss,
+            self.n_critic.unwrap_or(loss.default_n_critic()),
             optim,
         )
         .with_dataset(dataset)
         .with_conditional(self.conditional)
-        .with_spectral_norm(self.spectral_norm)
+        .with_spectral_norm(recipe.spectral_norm)
         .with_batch(self.batch)
         .with_lambda(self.lambda)
         .with_clip(self.clip)
         .with_seed(self.seed)
         .with_ema(self.ema)
-        .with_r1((self.r1 > 0.0).then_some(self.r1))
+        .with_r1(recipe.r1)
         .with_r1_every(Some(self.r1_every))
     }
 }
@@ -194,6 +218,10 @@ pub struct TrainArgs {
     /// have used this much process CPU time, all threads and earlier sessions counted.
     #[arg(long, value_name = "SECONDS")]
     cpu_budget: Option<f64>,
+    /// Stop training (as --cpu-budget) once it has run this many wall-clock seconds, earlier
+    /// sessions counted.
+    #[arg(long, value_name = "SECONDS")]
+    time_budget: Option<f64>,
     /// Stop training (as finished) at the first FCD measurement (--eval-every, --eval-every-cpu)
     /// at or below this level.
     #[arg(long, value_name = "FCD")]
@@ -291,10 +319,20 @@ fn load_data(dataset: Dataset, dir: Option<&Path>) -> anyhow::Result<TrainData> 
 fn train(a: TrainArgs) -> anyhow::Result<()> {
     let chosen = device::choose(a.device.device)?;
     let run_dir = a.run.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("{}-{}", a.model.preset.name(), a.model.loss.name()))
+        PathBuf::from("runs").join(format!(
+            "{}-{}",
+            a.model.preset.name(),
+            a.model.recipe().loss.name()
+        ))
     });
     if let Some(b) = a.cpu_budget {
         anyhow::ensure!(b > 0.0 && b.is_finite(), "--cpu-budget must be > 0 seconds");
+    }
+    if let Some(b) = a.time_budget {
+        anyhow::ensure!(
+            b > 0.0 && b.is_finite(),
+            "--time-budget must be > 0 seconds"
+        );
     }
     if let Some(e) = a.eval_every_cpu {
         anyhow::ensure!(
@@ -329,6 +367,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         iters_override: None,
         eval: None,
         cpu_budget_s: a.cpu_budget,
+        time_budget_s: a.time_budget,
         until_fcd: a.until_fcd,
     };
     let summary = if a.resume {

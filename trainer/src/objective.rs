@@ -8,6 +8,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, softplus};
 use serde::{Deserialize, Serialize};
 
+use crate::model::Preset;
+
 /// A training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -71,6 +73,32 @@ pub struct OptimSettings {
     pub beta1: f64,
     /// Adam β2.
     pub beta2: f64,
+}
+
+/// What `tinygan train` trains when no `--loss` is named: an objective and the options that go with
+/// it. Each preset's is the winner of the recipe study (`scripts/recipe-study.sh`,
+/// `docs/study/`), the recipe that reached the best FCD for the same CPU time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recipe {
+    /// The objective (with its own default optimiser and k).
+    pub loss: Loss,
+    /// Spectral normalisation in the critic.
+    pub spectral_norm: bool,
+    /// R1 weight γ on real digits, if any.
+    pub r1: Option<f64>,
+}
+
+impl Recipe {
+    /// The default recipe of `preset`.
+    pub fn default_for(preset: Preset) -> Recipe {
+        match preset {
+            Preset::Tiny | Preset::Dcgan | Preset::Mlp | Preset::Toy => Recipe {
+                loss: Loss::WganGp,
+                spectral_norm: false,
+                r1: None,
+            },
+        }
+    }
 }
 
 impl OptimSettings {

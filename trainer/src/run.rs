@@ -69,6 +69,9 @@ pub struct RunOptions {
     /// End the run (checkpoint, outputs, as at its last iteration) once its training steps have
     /// used this many process CPU seconds (`cpu_s`, earlier sessions included).
     pub cpu_budget_s: Option<f64>,
+    /// End the run (as `cpu_budget_s`) once it has trained for this many wall-clock seconds
+    /// (`elapsed_s`, earlier sessions included).
+    pub time_budget_s: Option<f64>,
     /// End the run (as finished) at the first FCD measurement at or below this level (the
     /// averaged weights' FCD where kept).
     pub until_fcd: Option<f64>,
@@ -253,8 +256,11 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
         let cpu0 = ProcessTime::now();
         let step = trainer.step();
         cpu_s += cpu0.elapsed().as_secs_f64();
-        if opts.cpu_budget_s.is_some_and(|b| cpu_s >= b) {
-            // The budget is spent: this iteration is the run's last.
+        let elapsed_s = csv.elapsed_before() + t0.elapsed().as_secs_f64();
+        if opts.cpu_budget_s.is_some_and(|b| cpu_s >= b)
+            || opts.time_budget_s.is_some_and(|b| elapsed_s >= b)
+        {
+            // A budget is spent: this iteration is the run's last.
             end = trainer.iteration;
         }
         let stats = match step {
@@ -319,7 +325,7 @@ fn drive(mut trainer: Trainer, run_dir: &Path, opts: &RunOptions) -> anyhow::Res
             grad_norm: stats.grad_norm,
             g_grad_norm: Some(stats.g_grad_norm),
             iters_per_s: Some(rate),
-            elapsed_s: Some(csv.elapsed_before() + t0.elapsed().as_secs_f64()),
+            elapsed_s: Some(elapsed_s),
             cpu_s: Some(cpu_s),
             fcd,
             fcd_ema,
