@@ -84,10 +84,11 @@ if [ $status != 0 ]; then
   exit 1
 fi
 iters=$(tail -1 "$run/metrics.csv" | cut -d, -f1)
-rate=$(awk -v i="$iters" -v ns="$elapsed_ns" 'BEGIN { printf "%.2f", i / (ns / 1e9) }')
+rate=$(awk -v i="$iters" -v ns="$elapsed_ns" 'BEGIN { printf "%.3g", i / (ns / 1e9) }')
 eval_json="$out/eval.json"
 "$bin" eval --run "$run" --n "$eval_n" --device wgpu --json "$eval_json" >>"$log" 2>&1
-json_num() { sed -n "s/^ *\"$1\": *\([0-9.eE+-]*\),*\$/\1/p" "$eval_json" | head -1; }
+json_num() { sed -n "s/^ *\"$1\": *\([0-9.eE+-]*\),*\$/\1/p" "$eval_json" | head -1 |
+  awk '{ printf "%.3g", $1 }'; }
 fcd=$(json_num fcd); floor=$(json_num floor_fcd); confident=$(json_num confident_share)
 
 {
