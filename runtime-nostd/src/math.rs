@@ -159,6 +159,103 @@ pub fn gray4(v: u8) -> u8 {
     ((v as u16 * 15 + 127) / 255) as u8
 }
 
+/// One requantized activation: `clamp(round_half_even(act(acc · 2^e)), -128, 127)`, the
+/// arithmetic of [`crate::format`], in integers where it is exact (identity, ReLU, and LeakyReLU's
+/// non-negative side: a shift with round-half-to-even), and in f32 only for LeakyReLU's
+/// `v · alpha` (whose f32 rounding is part of the definition).
+#[inline(always)]
+pub fn requantize(acc: i32, e: i32, act: crate::format::Activation, alpha: f32) -> i8 {
+    use crate::format::Activation;
+    match act {
+        Activation::Relu if acc <= 0 => 0,
+        Activation::LeakyRelu if acc < 0 => quantize_i8(acc as f32 * pow2(e) * alpha),
+        _ => shift_round_i8(acc, e),
+    }
+}
+
+/// `clamp(round_half_even(acc · 2^e), -128, 127)` in integers.
+#[inline(always)]
+pub fn shift_round_i8(acc: i32, e: i32) -> i8 {
+    let q = if e >= 0 {
+        if e >= 8 { acc.signum() * 128 } else { acc << e }
+    } else {
+        let n = -e;
+        if n >= 31 {
+            // |acc| < 2^24 (checked at load): |acc · 2^e| < 1/2.
+            0
+        } else {
+            let q = acc >> n;
+            let rem = acc - (q << n);
+            let half = 1 << (n - 1);
+            q + i32::from(rem > half || (rem == half && q & 1 == 1))
+        }
+    };
+    q.clamp(-128, 127) as i8
+}
+
+/// The last layer's output pixels as a function of the integer accumulator: `thresholds[k]` is the
+/// smallest `acc` with [`pixel_from_preactivation`]`(acc · 2^e) > k`, found by bisection when the
+/// blob is loaded, so a pixel is a binary search (8 integer compares) instead of an f32 `exp`.
+/// Exact because the pixel is a non-decreasing function of `acc` (tested on a dense grid).
+#[derive(Clone, Debug)]
+pub struct PixelTable {
+    thresholds: [i32; 255],
+}
+
+impl PixelTable {
+    /// A placeholder (every pixel 255) until [`new`](Self::new) builds the real table.
+    pub const EMPTY: Self = Self {
+        thresholds: [i32::MIN; 255],
+    };
+
+    /// The table for requantization exponent `e`.
+    pub fn new(e: i32) -> Self {
+        let scale = pow2(e);
+        let pixel = |acc: i32| pixel_from_preactivation(acc as f32 * scale);
+        // Beyond |v| = 8 the pixel is saturated; |acc| < 2^24 anyway.
+        let reach = if e >= 3 {
+            1
+        } else {
+            (1i64 << (3 - e).min(24)) as i32
+        };
+        let mut thresholds = [0i32; 255];
+        let mut lo_bound = -reach;
+        for (k, t) in thresholds.iter_mut().enumerate() {
+            // Smallest acc in [lo_bound, reach] with pixel(acc) > k (reach + 1 if none).
+            let (mut lo, mut hi) = (lo_bound, reach + 1);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if pixel(mid) as usize > k {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            *t = lo;
+            lo_bound = lo;
+        }
+        Self { thresholds }
+    }
+
+    /// The pixel of accumulator `acc`: how many thresholds are `<= acc`.
+    #[inline(always)]
+    pub fn pixel(&self, acc: i32) -> u8 {
+        let t = &self.thresholds;
+        let mut base = 0usize;
+        let mut size = 256usize;
+        // Branch-light binary search over the 255 thresholds (a virtual +inf at 255).
+        while size > 1 {
+            let half = size / 2;
+            let probe = base + half - 1;
+            if probe < 255 && t[probe] <= acc {
+                base += half;
+            }
+            size -= half;
+        }
+        base as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -221,6 +318,50 @@ mod tests {
             let a = std::f64::consts::TAU * t as f64;
             assert!((s as f64 - a.sin()).abs() < 5e-7, "sin {t}");
             assert!((c as f64 - a.cos()).abs() < 5e-7, "cos {t}");
+        }
+    }
+
+    #[test]
+    fn integer_requantization_matches_f32() {
+        use crate::format::Activation;
+        let mut x = 0x1234_5678u32;
+        for i in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let acc = (x as i32) >> (8 + i % 20);
+            let e = (i % 40) as i32 - 30;
+            let v = acc as f32 * pow2(e);
+            assert_eq!(shift_round_i8(acc, e), quantize_i8(v), "{acc} 2^{e}");
+            let relu = quantize_i8(if v < 0.0 { 0.0 } else { v });
+            assert_eq!(requantize(acc, e, Activation::Relu, 0.0), relu);
+            let leaky = quantize_i8(if v < 0.0 { v * 0.2 } else { v });
+            assert_eq!(requantize(acc, e, Activation::LeakyRelu, 0.2), leaky);
+        }
+    }
+
+    #[test]
+    fn pixel_is_monotonic_and_the_table_exact() {
+        // Non-decreasing on a fine grid of the unsaturated range...
+        let mut prev = 0u8;
+        for k in -(5 << 18)..(5 << 18) {
+            let p = pixel_from_preactivation(k as f32 / (1 << 18) as f32);
+            assert!(p >= prev, "pixel not monotonic at {k}");
+            prev = p;
+        }
+        // ...and the table equals the f32 function.
+        for e in [-16, -12, -9, -7, -4, -1, 0, 2] {
+            let table = PixelTable::new(e);
+            let step = if e < -12 { 37 } else { 1 };
+            let reach = 1i32 << (4 - e).min(24);
+            let mut acc = -reach;
+            while acc <= reach {
+                let want = pixel_from_preactivation(acc as f32 * pow2(e));
+                assert_eq!(table.pixel(acc), want, "acc {acc} e {e}");
+                acc += step;
+            }
+            assert_eq!(table.pixel(i32::MIN / 2), 0);
+            assert_eq!(table.pixel(i32::MAX / 2), 255);
         }
     }
 

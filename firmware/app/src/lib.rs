@@ -141,6 +141,8 @@ impl<'s> App<'s> {
         if model.z_dim() > MAX_Z {
             return Err(Error::LatentTooLong(model.z_dim()));
         }
+        // Build the pixel table now, so that the first frame costs what every frame costs.
+        model.prepare(scratch);
         Ok(Self {
             model,
             scratch,
