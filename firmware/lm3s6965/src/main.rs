@@ -108,9 +108,10 @@ fn main() -> ! {
     };
     let model = app.model();
     hprintln!(
-        "MODEL z_dim={} num_classes={}",
+        "MODEL z_dim={} num_classes={} macs={}",
         model.z_dim(),
-        model.num_classes()
+        model.num_classes(),
+        model.macs()
     );
 
     let mut buttons = Buttons::new();

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Firmware speed benchmark (not a test: it prints figures, it asserts nothing about them).
+#
+#   scripts/firmware-bench.sh
+#
+# Builds the Cortex-M boards, runs each in qemu-system-arm -icount shift=0 (one instruction per
+# nanosecond of virtual time: instruction counts are exact, cycles are not modelled), and prints per
+# board insns_per_digit, insns_per_mac and static RAM. The last line is
+#   insns_per_mac_m3 X insns_per_mac_m4 Y
+# (Y is "n/a" while no Cortex-M4 board is built.)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+elf="$("$root/scripts/firmware-build.sh" --board lm3s6965 | tail -1)"
+
+run_board() { # name machine elf
+    local out
+    out="$(timeout 120 qemu-system-arm -machine "$2" -icount shift=0 -display none -serial null \
+        -monitor none -semihosting-config enable=on,target=native -kernel "$3" 2>/dev/null \
+        | sed -n '1,/^STATS/p' || true)"
+    local insns macs ram stack
+    insns="$(sed -n 's/.*insns_per_digit=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+    macs="$(sed -n 's/.*macs=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+    ram="$(sed -n 's/.*static_ram=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+    stack="$(sed -n 's/.*peak_stack=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+    if [ -z "$insns" ] || [ -z "$macs" ]; then
+        echo "firmware-bench: $1 printed no STATS/MODEL line:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    local per_mac
+    per_mac="$(awk -v i="$insns" -v m="$macs" 'BEGIN { printf "%.2f", i / m }')"
+    echo "$1 insns_per_digit=$insns macs=$macs insns_per_mac=$per_mac static_ram=$ram peak_stack=$stack" >&2
+    echo "$per_mac"
+}
+
+m3="$(run_board lm3s6965 lm3s6965evb "$elf")"
+echo "insns_per_mac_m3 $m3 insns_per_mac_m4 n/a"
