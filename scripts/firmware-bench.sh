@@ -13,10 +13,17 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 elf="$("$root/scripts/firmware-build.sh" --board lm3s6965 | tail -1)"
 
 run_board() { # name machine elf
-    local out
-    out="$(timeout 120 qemu-system-arm -machine "$2" -icount shift=0 -display none -serial null \
-        -monitor none -semihosting-config enable=on,target=native -kernel "$3" 2>/dev/null \
-        | sed -n '1,/^STATS/p' || true)"
+    local out log pid
+    # The firmware runs forever: stop QEMU once the first STATS line is out.
+    log="$(mktemp)"
+    timeout 120 qemu-system-arm -machine "$2" -icount shift=0 -display none -serial null \
+        -monitor none -semihosting-config enable=on,target=native -kernel "$3" >"$log" 2>/dev/null &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && ! grep -q '^STATS' "$log"; do sleep 0.2; done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    out="$(sed -n '1,/^STATS/p' "$log")"
+    rm -f "$log"
     local insns macs ram stack
     insns="$(sed -n 's/.*insns_per_digit=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
     macs="$(sed -n 's/.*macs=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"

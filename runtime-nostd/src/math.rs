@@ -210,6 +210,16 @@ impl PixelTable {
 
     /// The table for requantization exponent `e`.
     pub fn new(e: i32) -> Self {
+        let mut table = Self::EMPTY;
+        table.rebuild(e);
+        table
+    }
+
+    /// Rebuilds the table for exponent `e` in place: no 1 KB temporary on the caller's stack
+    /// (which would stay in its frame, and in the peak stack, for good).
+    #[inline(never)]
+    #[cold]
+    pub fn rebuild(&mut self, e: i32) {
         let scale = pow2(e);
         let pixel = |acc: i32| pixel_from_preactivation(acc as f32 * scale);
         // Beyond |v| = 8 the pixel is saturated; |acc| < 2^24 anyway.
@@ -218,9 +228,8 @@ impl PixelTable {
         } else {
             (1i64 << (3 - e).min(24)) as i32
         };
-        let mut thresholds = [0i32; 255];
         let mut lo_bound = -reach;
-        for (k, t) in thresholds.iter_mut().enumerate() {
+        for (k, t) in self.thresholds.iter_mut().enumerate() {
             // Smallest acc in [lo_bound, reach] with pixel(acc) > k (reach + 1 if none).
             let (mut lo, mut hi) = (lo_bound, reach + 1);
             while lo < hi {
@@ -234,7 +243,6 @@ impl PixelTable {
             *t = lo;
             lo_bound = lo;
         }
-        Self { thresholds }
     }
 
     /// The pixel of accumulator `acc`: how many thresholds are `<= acc`.

@@ -93,6 +93,10 @@ impl<'a> Model<'a> {
     /// every layer record, tensor bounds, alignment and sizes, the shape and exponent chain, and
     /// the accumulator bound. Never panics and never reads outside `bytes`; bytes after
     /// `total_len` are ignored.
+    ///
+    /// Not inlined, so that its temporaries (copies of the layer table) never stay in a caller's
+    /// stack frame.
+    #[inline(never)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BlobError> {
         let (h, reserved_zero) = Header::from_bytes(bytes).ok_or(BlobError::Truncated {
             needed: HEADER_LEN,

@@ -40,7 +40,7 @@ impl<const N: usize> Scratch<N> {
         if let Some(e) = e
             && self.pixels_exp != Some(e)
         {
-            self.pixels = PixelTable::new(e as i32);
+            self.pixels.rebuild(e as i32);
             self.pixels_exp = Some(e);
         }
         (&mut self.buf, e.map(|_| &self.pixels))
