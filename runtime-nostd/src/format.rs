@@ -205,7 +205,7 @@ impl WeightGeometry {
     pub const fn position(&self, v: usize, tap: usize, i: usize) -> (usize, bool) {
         let (g, j) = (v / QUAD, v % QUAD);
         let word = ((g * self.taps + tap) * self.pairs() + i / 2) * QUAD_PAIR_BYTES + (j / 2) * 4;
-        let (a, i0) = (j % 2 == 0, i % 2 == 0);
+        let (a, i0) = (j.is_multiple_of(2), i.is_multiple_of(2));
         let byte = match (a, i0) {
             (true, true) => 0,
             (false, false) => 1,

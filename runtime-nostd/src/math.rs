@@ -338,7 +338,7 @@ mod tests {
             x ^= x >> 17;
             x ^= x << 5;
             let acc = (x as i32) >> (8 + i % 20);
-            let e = (i % 40) as i32 - 30;
+            let e = i % 40 - 30;
             let v = acc as f32 * pow2(e);
             assert_eq!(shift_round_i8(acc, e), quantize_i8(v), "{acc} 2^{e}");
             let relu = quantize_i8(if v < 0.0 { 0.0 } else { v });
