@@ -448,21 +448,32 @@ fn run_layer<T>(
                     at += cinp;
                 }
             }
+            // Phase `(py, px)` and channel `o` of value `v = group · QUAD + j`, stepped along
+            // with `v` (no division per value).
+            let (mut py, mut px, mut o) = (0, 0, 0);
             for group in 0..g.groups() {
-                // Output positions of the group's four values; skip the group if none is inside.
+                // Output positions (and channels) of the group's four values; skip the group if
+                // none is inside.
                 let mut dst = [usize::MAX; QUAD];
-                for (j, d) in dst.iter_mut().enumerate() {
-                    let v = group * QUAD + j;
-                    if v >= g.values {
-                        continue;
+                let mut chan = [0usize; QUAD];
+                for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
+                    if group * QUAD + j >= g.values {
+                        break;
                     }
-                    let (phase, o) = (v / cout, v % cout);
-                    let (py, px) = (phase / s, phase % s);
+                    *c = o;
                     let (oy, ox) = (by * s + py, bx * s + px);
-                    if oy < p || ox < p || oy - p >= oh || ox - p >= ow {
-                        continue;
+                    if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
+                        *d = ((oy - p) * ow + (ox - p)) * cout + o;
                     }
-                    *d = ((oy - p) * ow + (ox - p)) * cout + o;
+                    o += 1;
+                    if o == cout {
+                        o = 0;
+                        px += 1;
+                        if px == s {
+                            px = 0;
+                            py += 1;
+                        }
+                    }
                 }
                 if dst.iter().all(|&d| d == usize::MAX) {
                     continue;
@@ -508,10 +519,9 @@ fn run_layer<T>(
                         }
                     }
                 }
-                for (j, &d) in dst.iter().enumerate() {
+                for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
                     if d != usize::MAX {
-                        let o = (group * QUAD + j) % cout;
-                        out[d] = epilogue(i32_at(bias, o) + acc[j], l.requant[o] as i32);
+                        out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);
                     }
                 }
             }
