@@ -249,6 +249,13 @@ impl PixelTable {
     #[inline(always)]
     pub fn pixel(&self, acc: i32) -> u8 {
         let t = &self.thresholds;
+        // Most pixels are background or full ink: two compares.
+        if acc < t[0] {
+            return 0;
+        }
+        if acc >= t[254] {
+            return 255;
+        }
         let mut base = 0usize;
         let mut size = 256usize;
         // Branch-light binary search over the 255 thresholds (a virtual +inf at 255).

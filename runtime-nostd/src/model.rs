@@ -450,29 +450,50 @@ fn run_layer<T>(
             }
             // Phase `(py, px)` and channel `o` of value `v = group · QUAD + j`, stepped along
             // with `v` (no division per value).
+            // Phase `(py, px)` and channel `o` of the next value `v`, stepped along with `v`
+            // (no division per value).
             let (mut py, mut px, mut o) = (0, 0, 0);
+            let step = |py: &mut usize, px: &mut usize, o: &mut usize, n: usize| {
+                *o += n;
+                if *o == cout {
+                    *o = 0;
+                    *px += 1;
+                    if *px == s {
+                        *px = 0;
+                        *py += 1;
+                    }
+                }
+            };
+            // When `cout` is a multiple of QUAD (every preset), a group is four consecutive
+            // channels of one phase: one position check per group.
+            let whole_groups = cout.is_multiple_of(QUAD);
             for group in 0..g.groups() {
                 // Output positions (and channels) of the group's four values; skip the group if
                 // none is inside.
                 let mut dst = [usize::MAX; QUAD];
                 let mut chan = [0usize; QUAD];
-                for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
-                    if group * QUAD + j >= g.values {
-                        break;
-                    }
-                    *c = o;
+                if whole_groups {
                     let (oy, ox) = (by * s + py, bx * s + px);
-                    if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
-                        *d = ((oy - p) * ow + (ox - p)) * cout + o;
+                    let inside = oy >= p && ox >= p && oy - p < oh && ox - p < ow;
+                    let o0 = o;
+                    step(&mut py, &mut px, &mut o, QUAD);
+                    if !inside {
+                        continue;
                     }
-                    o += 1;
-                    if o == cout {
-                        o = 0;
-                        px += 1;
-                        if px == s {
-                            px = 0;
-                            py += 1;
+                    let base = ((oy - p) * ow + (ox - p)) * cout + o0;
+                    dst = core::array::from_fn(|j| base + j);
+                    chan = core::array::from_fn(|j| o0 + j);
+                } else {
+                    for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
+                        if group * QUAD + j >= g.values {
+                            break;
                         }
+                        *c = o;
+                        let (oy, ox) = (by * s + py, bx * s + px);
+                        if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
+                            *d = ((oy - p) * ow + (ox - p)) * cout + o;
+                        }
+                        step(&mut py, &mut px, &mut o, 1);
                     }
                 }
                 if dst.iter().all(|&d| d == usize::MAX) {
