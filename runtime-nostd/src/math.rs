@@ -184,10 +184,9 @@ pub fn shift_round_i8(acc: i32, e: i32) -> i8 {
             // |acc| < 2^24 (checked at load): |acc · 2^e| < 1/2.
             0
         } else {
-            let q = acc >> n;
-            let rem = acc - (q << n);
-            let half = 1 << (n - 1);
-            q + i32::from(rem > half || (rem == half && q & 1 == 1))
+            // Adding `half - 1` plus the lowest kept bit rounds halves to even (no overflow:
+            // |acc| < 2^24, n <= 30).
+            (acc + (1 << (n - 1)) - 1 + ((acc >> n) & 1)) >> n
         }
     };
     q.clamp(-128, 127) as i8
@@ -199,13 +198,19 @@ pub fn shift_round_i8(acc: i32, e: i32) -> i8 {
 /// Exact because the pixel is a non-decreasing function of `acc` (tested on a dense grid).
 #[derive(Clone, Debug)]
 pub struct PixelTable {
-    thresholds: [i32; 255],
+    /// 255 thresholds and an `i32::MAX` sentinel (so the search indexes with `& 255`, no bounds
+    /// check).
+    thresholds: [i32; 256],
 }
 
 impl PixelTable {
     /// A placeholder (every pixel 255) until [`new`](Self::new) builds the real table.
     pub const EMPTY: Self = Self {
-        thresholds: [i32::MIN; 255],
+        thresholds: {
+            let mut t = [i32::MIN; 256];
+            t[255] = i32::MAX;
+            t
+        },
     };
 
     /// The table for requantization exponent `e`.
@@ -229,7 +234,7 @@ impl PixelTable {
             (1i64 << (3 - e).min(24)) as i32
         };
         let mut lo_bound = -reach;
-        for (k, t) in self.thresholds.iter_mut().enumerate() {
+        for (k, t) in self.thresholds[..255].iter_mut().enumerate() {
             // Smallest acc in [lo_bound, reach] with pixel(acc) > k (reach + 1 if none).
             let (mut lo, mut hi) = (lo_bound, reach + 1);
             while lo < hi {
@@ -256,16 +261,12 @@ impl PixelTable {
         if acc >= t[254] {
             return 255;
         }
+        // Binary search over the 256 entries (the sentinel is never `<= acc`).
         let mut base = 0usize;
-        let mut size = 256usize;
-        // Branch-light binary search over the 255 thresholds (a virtual +inf at 255).
-        while size > 1 {
-            let half = size / 2;
-            let probe = base + half - 1;
-            if probe < 255 && t[probe] <= acc {
+        for half in [128, 64, 32, 16, 8, 4, 2, 1] {
+            if t[(base + half - 1) & 255] <= acc {
                 base += half;
             }
-            size -= half;
         }
         base as u8
     }
