@@ -4,8 +4,8 @@ use crate::math::PixelTable;
 pub use crate::model::scratch_bytes;
 
 /// Working memory for [`crate::Model::generate`]: two int8 activation slots (`N` bytes) and the
-/// last layer's pixel table ([`crate::PixelTable`], 1 KB: 255 thresholds and a sentinel, built on first use or by
-/// [`crate::Model::prepare`]). Put it in a `static` (or on the stack if it is small); nothing else
+/// last layer's pixel table ([`crate::PixelTable`], 1 KB: 255 thresholds and a sentinel, built on
+/// first use or by [`crate::Model::prepare`]). Put it in a `static` (or on the stack if it is small); nothing else
 /// is allocated.
 #[derive(Clone, Debug)]
 pub struct Scratch<const N: usize> {
