@@ -350,9 +350,14 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Most sign-extended inputs of one window the fast path holds on the stack; a larger window
-/// (not in the `tiny` preset) is processed segment by segment.
+/// Most sign-extended inputs of one window the fast path holds on the stack; a larger window is
+/// processed segment by segment, converting its inputs again for every weight group. 128 (512 B)
+/// on a microcontroller (enough for `tiny`'s windows); 1024 (4 KB) elsewhere, which holds every
+/// preset's windows. Tests use 128 everywhere, so both paths are tested on the host.
+#[cfg(any(test, target_os = "none"))]
 const XS_MAX: usize = 128;
+#[cfg(not(any(test, target_os = "none")))]
+const XS_MAX: usize = 1024;
 
 /// One contiguous run of a window: inputs `xs[start..end]`, the group's weights from byte
 /// `w_offset`, and `Σ xs[start..end]`.
