@@ -359,6 +359,33 @@ const XS_MAX: usize = 128;
 #[cfg(not(any(test, target_os = "none")))]
 const XS_MAX: usize = 1024;
 
+/// Sign-extends `src` into `dst` (as far as the shorter goes) and returns the sum. Four inputs per
+/// word load (`SXTB` with rotation on a Cortex-M3).
+#[inline(always)]
+fn widen(dst: &mut [i32], src: &[i8]) -> i32 {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let mut sum = 0;
+    let mut d4 = dst.chunks_exact_mut(4);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d4).zip(&mut s4) {
+        let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+        let v = [
+            w as i8 as i32,
+            (w >> 8) as i8 as i32,
+            (w >> 16) as i8 as i32,
+            (w >> 24) as i8 as i32,
+        ];
+        d.copy_from_slice(&v);
+        sum += (v[0] + v[1]) + (v[2] + v[3]);
+    }
+    for (d, &v) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
+        *d = v as i32;
+        sum += v as i32;
+    }
+    sum
+}
+
 /// One contiguous run of a window: inputs `xs[start..end]`, the group's weights from byte
 /// `w_offset`, and `Σ xs[start..end]`.
 #[derive(Clone, Copy, Default)]
@@ -420,11 +447,7 @@ fn run_layer<T>(
                 let mut at = 0;
                 for &(tap, from) in taps {
                     let dst = &mut xs[at..at + cinp];
-                    let mut sum = 0;
-                    for (d, &v) in dst.iter_mut().zip(&x[from..from + cin]) {
-                        *d = v as i32;
-                        sum += v as i32;
-                    }
+                    let sum = widen(dst, &x[from..from + cin]);
                     if cin < cinp {
                         dst[cin] = 0;
                     }
@@ -524,11 +547,7 @@ fn run_layer<T>(
                         let mut i = 0;
                         while i < cin {
                             let n = (cin - i).min(XS_MAX);
-                            let mut sum = 0;
-                            for (d, &v) in xs[..n].iter_mut().zip(&x[from + i..from + i + n]) {
-                                *d = v as i32;
-                                sum += v as i32;
-                            }
+                            let sum = widen(&mut xs[..n], &x[from + i..from + i + n]);
                             let np = n.div_ceil(2) * 2;
                             if np > n {
                                 xs[n] = 0;
