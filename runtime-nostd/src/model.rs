@@ -500,6 +500,8 @@ fn run_layer<T>(
                 // none is inside.
                 let mut dst = [usize::MAX; QUAD];
                 let mut chan = [0usize; QUAD];
+                // (first output position, first channel) of a whole group.
+                let mut whole = None;
                 if whole_groups {
                     let (oy, ox) = (by * s + py, bx * s + px);
                     let inside = oy >= p && ox >= p && oy - p < oh && ox - p < ow;
@@ -508,9 +510,7 @@ fn run_layer<T>(
                     if !inside {
                         continue;
                     }
-                    let base = ((oy - p) * ow + (ox - p)) * cout + o0;
-                    dst = core::array::from_fn(|j| base + j);
-                    chan = core::array::from_fn(|j| o0 + j);
+                    whole = Some((((oy - p) * ow + (ox - p)) * cout + o0, o0));
                 } else {
                     for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
                         if group * QUAD + j >= g.values {
@@ -523,9 +523,9 @@ fn run_layer<T>(
                         }
                         step(&mut py, &mut px, &mut o, 1);
                     }
-                }
-                if dst.iter().all(|&d| d == usize::MAX) {
-                    continue;
+                    if dst.iter().all(|&d| d == usize::MAX) {
+                        continue;
+                    }
                 }
                 let w = &l.weight[group * g.group_bytes()..(group + 1) * g.group_bytes()];
                 let mut acc = [0i32; QUAD];
@@ -564,9 +564,19 @@ fn run_layer<T>(
                         }
                     }
                 }
-                for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
-                    if d != usize::MAX {
-                        out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);
+                if let Some((d, o)) = whole {
+                    // Four consecutive outputs and channels: one bounds check each.
+                    let out = &mut out[d..d + QUAD];
+                    let bias = &bias[4 * o..4 * (o + QUAD)];
+                    let exps = &l.requant[o..o + QUAD];
+                    for (j, (y, &e)) in out.iter_mut().zip(exps).enumerate() {
+                        *y = epilogue(i32_at(bias, j) + acc[j], e as i32);
+                    }
+                } else {
+                    for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
+                        if d != usize::MAX {
+                            out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);
+                        }
                     }
                 }
             }
