@@ -6,7 +6,7 @@
 //! * [`quad_dot_packed`], portable Rust: two MACs per 32×32→64-bit multiply-accumulate (`SMLAL` on
 //!   a Cortex-M3);
 //! * `quad_dot_sse2` (x86-64 only): `PMADDWD`, eight MACs per instruction;
-//! * `quad_dot_dsp` (Cortex-M4/M7 with the DSP extension only): `UXTB16`/`SXTB16` unpack a word
+//! * `quad_dot_dsp` (Cortex-M4/M7 with the DSP extension only, crate feature `dsp` on stable): `UXTB16`/`SXTB16` unpack a word
 //!   into int16 pairs for `SMLAD`/`SMLADX`, two MACs per instruction;
 //! * [`quad_dot_reference`], the plain one (unpack every weight, one MAC at a time), for tests.
 
@@ -22,7 +22,12 @@ pub const MAX_CHUNK: usize = 256;
 /// for these inputs (`x.len() / 2 · 8` bytes, 4-aligned); `sum_x`: `Σ x`.
 #[inline(always)]
 pub fn quad_dot(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    // Cortex-M4/M7 with the DSP extension: `target_feature = "dsp"` (nightly only), or this crate's
+    // `dsp` feature on a hard-float Cortex-M target (stable Rust does not expose the DSP cfg).
+    #[cfg(all(
+        target_arch = "arm",
+        any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+    ))]
     {
         quad_dot_dsp(x, w, sum_x)
     }
@@ -35,7 +40,7 @@ pub fn quad_dot(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
     #[cfg(all(
         target_arch = "arm",
         target_has_atomic = "32",
-        not(target_feature = "dsp")
+        not(any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf")))
     ))]
     {
         quad_dot_smlal(x, w, sum_x)
@@ -91,7 +96,7 @@ pub fn quad_dot_packed(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
 #[cfg(all(
     target_arch = "arm",
     target_has_atomic = "32",
-    not(target_feature = "dsp")
+    not(any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf")))
 ))]
 #[inline(always)]
 pub fn quad_dot_smlal(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
@@ -210,10 +215,14 @@ pub fn quad_dot_reference(x: &[i32], w: &[u8], _sum_x: i32) -> [i32; 4] {
     acc
 }
 
-/// [`quad_dot`] on the DSP extension (Cortex-M4/M7): per word, `UXTB16` gives the `a` weights
+/// [`quad_dot`] on the DSP extension (Cortex-M4/M7; selected by `target_feature = "dsp"` on nightly,
+/// or by the crate feature `dsp` on a hard-float Cortex-M target): per word, `UXTB16` gives the `a` weights
 /// `(w(a,i0) + 128, w(a,i1) + 128)` and `SXTB16 ROR 8` the `b` weights `(w(b,i1), w(b,i0))` as
 /// int16 pairs; `SMLAD`/`SMLADX` with the input pair `(x0, x1)` do two MACs each.
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(all(
+    target_arch = "arm",
+    any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+))]
 #[inline(always)]
 pub fn quad_dot_dsp(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
     use core::arch::asm;
