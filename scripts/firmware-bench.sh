@@ -3,8 +3,8 @@
 #
 #   scripts/firmware-bench.sh
 #
-# Builds the Cortex-M boards (the LM3S6965, a Cortex-M3, and the MPS2 AN386 speed check, a
-# Cortex-M4F running the DSP kernel), runs each in qemu-system-arm -icount shift=0 (one instruction
+# Builds the Cortex-M boards (the LM3S6965, a Cortex-M3; the MPS2 AN386 speed check, a Cortex-M4F
+# running the DSP kernel; the micro:bit speed check, a Cortex-M0 with the Pico's instruction set), runs each in qemu-system-arm -icount shift=0 (one instruction
 # per nanosecond of virtual time: instruction counts are exact, cycles are not modelled), and prints
 # per board insns_per_digit, insns_per_mac, static RAM and peak stack. The last line is
 #   insns_per_mac_m3 X insns_per_mac_m4 Y
@@ -13,6 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 elf="$("$root/scripts/firmware-build.sh" --board lm3s6965 | tail -1)"
 elf_m4="$("$root/scripts/firmware-build.sh" --board mps2-an386 | tail -1)" || elf_m4=""
+elf_m0="$("$root/scripts/firmware-build.sh" --board microbit | tail -1)"
 
 run_board() { # name machine elf
     local out log pid
@@ -42,6 +43,8 @@ run_board() { # name machine elf
     echo "$per_mac"
 }
 
+# The Cortex-M0 (ARMv6-M, the Pico's instruction set) for the record; not on the last line.
+run_board microbit microbit "$elf_m0" >/dev/null
 m3="$(run_board lm3s6965 lm3s6965evb "$elf")"
 m4=n/a
 if [ -n "$elf_m4" ]; then

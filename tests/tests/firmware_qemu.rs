@@ -747,16 +747,15 @@ fn pico_firmware_builds() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The Cortex-M4F speed check (`firmware/mps2-an386`, `thumbv7em-none-eabihf`, the DSP kernel)
-/// boots in QEMU's `mps2-an386`, reports its figures, and generates exactly the host runtime's
-/// digits: the CRC-32 of batch 0's eight digits must match.
-#[test]
-fn m4_firmware_generates_the_host_runtimes_digits() {
+/// Builds a speed-check board (`firmware/mps2-an386`, `firmware/microbit`), runs it in QEMU's
+/// `machine`, and checks that it reports its figures and generates exactly the host runtime's
+/// digits (batch 0): each digit's CRC-32 must match.
+fn speed_check_matches_the_host(board: &str, machine: &str) {
     let script = repo_root().join("scripts/firmware-build.sh");
     let dir = scratch_dir();
     let out = Command::new("bash")
         .arg(&script)
-        .args(["--board", "mps2-an386", "--blob"])
+        .args(["--board", board, "--blob"])
         .arg(default_blob_path())
         .arg("--copy-to")
         .arg(&dir)
@@ -765,15 +764,15 @@ fn m4_firmware_generates_the_host_runtimes_digits() {
         .unwrap();
     assert!(
         out.status.success(),
-        "Cortex-M4 firmware build failed; is thumbv7em-none-eabihf installed? run scripts/install-firmware-toolchain.sh"
+        "{board} firmware build failed; is its target installed? run scripts/install-firmware-toolchain.sh"
     );
     let elf = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let run = Command::new("timeout")
         .args([
-            "60",
+            "120",
             "qemu-system-arm",
             "-machine",
-            "mps2-an386",
+            machine,
             "-icount",
             "shift=0",
         ])
@@ -789,7 +788,7 @@ fn m4_firmware_generates_the_host_runtimes_digits() {
     let log = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(
         run.status.success(),
-        "QEMU mps2-an386: {}\n{log}",
+        "QEMU {machine}: {}\n{log}",
         run.status
     );
     let line = |key: &str| {
@@ -799,24 +798,39 @@ fn m4_firmware_generates_the_host_runtimes_digits() {
             .to_string()
     };
     assert!(field(&line("STATS"), "insns_per_digit") > 0);
-    let crc = line("PIXELS");
-    let crc = crc.split("crc32=").nth(1).unwrap().trim();
+    let crcs = line("PIXELS");
+    let crcs = crcs.split("crc32=").nth(1).unwrap().trim();
 
     let blob = std::fs::read(default_blob_path()).unwrap();
     let model = Model::parse(&blob).unwrap();
     let mut scratch = Box::new(TinyScratch::new());
-    let mut all = Vec::new();
-    for index in 0..8u32 {
-        let mut z = vec![0f32; model.z_dim()];
-        latent(0, index, &mut z);
-        let label = (model.num_classes() > 0).then(|| (index % model.num_classes() as u32) as u8);
-        let mut out = [0u8; 784];
-        model.generate(&z, label, &mut scratch, &mut out).unwrap();
-        all.extend_from_slice(&out);
-    }
+    let want: Vec<String> = (0..8u32)
+        .map(|index| {
+            let mut z = vec![0f32; model.z_dim()];
+            latent(0, index, &mut z);
+            let label =
+                (model.num_classes() > 0).then(|| (index % model.num_classes() as u32) as u8);
+            let mut out = [0u8; 784];
+            model.generate(&z, label, &mut scratch, &mut out).unwrap();
+            format!("{:08x}", runtime_nostd::format::crc32(&out))
+        })
+        .collect();
     assert_eq!(
-        crc,
-        format!("{:08x}", runtime_nostd::format::crc32(&all)),
-        "the Cortex-M4's digits differ from the host runtime's"
+        crcs,
+        want.join(","),
+        "the {board} digits differ from the host runtime's"
     );
+}
+
+/// The Cortex-M4F speed check (`thumbv7em-none-eabihf`, the DSP kernel) in QEMU's `mps2-an386`.
+#[test]
+fn m4_firmware_generates_the_host_runtimes_digits() {
+    speed_check_matches_the_host("mps2-an386", "mps2-an386");
+}
+
+/// The Cortex-M0 speed check (`thumbv6m-none-eabi`, the Pico's instruction set, the portable
+/// kernel) in QEMU's `microbit`.
+#[test]
+fn m0_firmware_generates_the_host_runtimes_digits() {
+    speed_check_matches_the_host("microbit", "microbit");
 }
