@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the firmware. Prints the path of each ELF built, one a line, on stdout.
 #
-#   scripts/firmware-build.sh [--board lm3s6965|pico|all] [--blob PATH] [--copy-to DIR]
+#   scripts/firmware-build.sh [--board lm3s6965|pico|mps2-an386|microbit|all] [--blob PATH] [--copy-to DIR]
 #
-# --board  which board (default lm3s6965, the QEMU one; `all` builds both)
+# --board  which board (default lm3s6965, the QEMU one; mps2-an386 and microbit are the Cortex-M4
+#          and Cortex-M0 speed checks; `all` builds the four)
 # --blob   embed this generator blob instead of firmware/assets/tiny.tgb (sets TINYGAN_BLOB)
 # --copy-to copy the ELFs into DIR (as <board>.elf) and print those paths instead
 #
@@ -26,7 +27,9 @@ done
 case "$board" in
     lm3s6965) boards=(lm3s6965) ;;
     pico) boards=(pico) ;;
-    all) boards=(lm3s6965 pico) ;;
+    mps2-an386) boards=(mps2-an386) ;;
+    microbit) boards=(microbit) ;;
+    all) boards=(lm3s6965 pico mps2-an386 microbit) ;;
     *) echo "firmware-build: unknown board $board" >&2; exit 2 ;;
 esac
 
@@ -35,6 +38,8 @@ for b in "${boards[@]}"; do
     case "$b" in
         lm3s6965) target=thumbv7m-none-eabi ;;
         pico) target=thumbv6m-none-eabi ;;
+        mps2-an386) target=thumbv7em-none-eabihf ;;
+        microbit) target=thumbv6m-none-eabi ;;
     esac
     echo "firmware-build: $b ($target, $TINYGAN_FW_ROUTE toolchain, blob ${TINYGAN_BLOB:-assets/tiny.tgb}, target dir $CARGO_TARGET_DIR)" >&2
     cargo build --release -p "$b" --target "$target" >&2

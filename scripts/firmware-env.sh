@@ -32,6 +32,7 @@ if [ "$_fw_rustup_ok" = 0 ] && [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/sr
     export CARGO_UNSTABLE_BUILD_STD=core
     export CARGO_TARGET_THUMBV7M_NONE_EABI_LINKER=ld.lld-22
     export CARGO_TARGET_THUMBV6M_NONE_EABI_LINKER=ld.lld-22
+    export CARGO_TARGET_THUMBV7EM_NONE_EABIHF_LINKER=ld.lld-22
 else
     export TINYGAN_FW_ROUTE=rustup
 fi

@@ -4,7 +4,8 @@
 # Idempotent and fast when everything is already there (no network access then).
 #
 # Two routes for the compiler, tried in this order:
-#   1. rustup: `rustup target add thumbv7m-none-eabi thumbv6m-none-eabi` (links with rustup's rust-lld).
+#   1. rustup: `rustup target add thumbv7m-none-eabi thumbv6m-none-eabi thumbv7em-none-eabihf` (links
+#      with rustup's rust-lld).
 #   2. Debian: when rustup cannot fetch the thumb targets, Debian's rustc-web (1.96) with its library
 #      source and ld.lld-22; the firmware then builds `core` from source (-Zbuild-std=core).
 #      scripts/firmware-env.sh turns that route on for cargo (scripts/firmware-test.sh sources it).
@@ -14,7 +15,7 @@
 # own package elsewhere.
 set -euo pipefail
 
-TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi)
+TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv7em-none-eabihf)
 ROUTE="${TINYGAN_FW_TOOLCHAIN:-auto}"
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi

@@ -46,6 +46,7 @@ use serde::Serialize;
 use spec::{GeneratorSpec, Layer};
 
 #[doc(hidden)]
+pub use quant::upgrade_v1;
 pub use random::random_spec;
 
 pub use onnx::OPSET;

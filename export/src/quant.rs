@@ -5,7 +5,7 @@ use crate::fold::{Act, Fused, Kind, forward_fused};
 use crate::spec::GeneratorSpec;
 use runtime_nostd::format::{
     ACC_INPUT_MAX, ACC_LIMIT, Activation, HEADER_LEN, Header, LAYER_RECORD_LEN, LayerKind,
-    LayerRecord, MAGIC, TensorRef, VERSION, align_up, blob_crc,
+    LayerRecord, MAGIC, TensorRef, VERSION, WeightGeometry, align_up, blob_crc,
 };
 
 /// Exponents kept well inside the runtime's accepted range (±100).
@@ -228,6 +228,91 @@ fn u16_shape(s: [usize; 3]) -> Result<[u16; 3], ExportError> {
     Ok(out)
 }
 
+/// The quad layout ([`WeightGeometry`]) of transposed-convolution weights given in the phase
+/// order `[out_c][py][px][ty][tx][in_c]` (blob version 1's layout).
+fn pack_conv(w: &[i8], cin: usize, cout: usize, s: usize, t: usize) -> Vec<u8> {
+    let geom = WeightGeometry::conv(cin, cout, s, t);
+    let mut packed = vec![0u8; geom.len() as usize];
+    geom.pack(&mut packed, |v, tap, i| {
+        let (phase, o) = (v / cout, v % cout);
+        w[((o * s * s + phase) * t * t + tap) * cin + i]
+    });
+    packed
+}
+
+/// Converts a version-1 blob (weights one output after another: dense `[out][in]`, transposed
+/// conv `[out_c][py][px][ty][tx][in_c]`) into the current format, same weights, same images.
+/// This is how `firmware/assets/tiny.tgb` moved to version 2.
+pub fn upgrade_v1(old: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let bad = |what: &str| ExportError::InvalidSpec(format!("not a valid version-1 blob: {what}"));
+    let (mut h, _) = Header::from_bytes(old).ok_or_else(|| bad("truncated"))?;
+    if h.magic != MAGIC || h.version != 1 {
+        return Err(bad("magic or version"));
+    }
+    let total = h.total_len as usize;
+    let blob = old.get(..total).ok_or_else(|| bad("truncated"))?;
+    if blob_crc(blob) != Some(h.crc32) {
+        return Err(bad("CRC mismatch"));
+    }
+    let n = h.num_layers as usize;
+    let data_start = HEADER_LEN + n * LAYER_RECORD_LEN;
+    let mut data: Vec<u8> = Vec::new();
+    let put = |bytes: &[u8], data: &mut Vec<u8>| TensorRef {
+        offset: (data_start + data.len()) as u32,
+        len: bytes.len() as u32,
+    };
+    let mut records = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut r = LayerRecord::from_bytes(&blob[HEADER_LEN + i * LAYER_RECORD_LEN..])
+            .ok_or_else(|| bad("layer table"))?;
+        let slice = |t: TensorRef| {
+            blob.get(t.offset as usize..t.offset as usize + t.len as usize)
+                .ok_or_else(|| bad("tensor out of bounds"))
+        };
+        let w: Vec<i8> = slice(r.weight)?.iter().map(|&b| b as i8).collect();
+        let [cin, ih, iw] = r.in_shape.map(usize::from);
+        let [cout, oh, ow] = r.out_shape.map(usize::from);
+        let packed = if r.kind == LayerKind::Dense as u8 {
+            let (inputs, outputs) = (cin * ih * iw, cout * oh * ow);
+            if w.len() != inputs * outputs {
+                return Err(bad("dense weight size"));
+            }
+            let geom = WeightGeometry::dense(inputs, outputs);
+            let mut packed = vec![0u8; geom.len() as usize];
+            geom.pack(&mut packed, |v, _, i| w[v * inputs + i]);
+            packed
+        } else {
+            let (s, t) = (r.stride as usize, r.taps as usize);
+            if w.len() != cout * s * s * t * t * cin {
+                return Err(bad("transposed-convolution weight size"));
+            }
+            pack_conv(&w, cin, cout, s, t)
+        };
+        let (bias, requant) = (slice(r.bias)?.to_vec(), slice(r.requant)?.to_vec());
+        for (t, bytes) in [
+            (&mut r.weight, &packed),
+            (&mut r.bias, &bias),
+            (&mut r.requant, &requant),
+        ] {
+            *t = put(bytes, &mut data);
+            data.extend_from_slice(bytes);
+            data.resize(align_up(data_start + data.len()) - data_start, 0);
+        }
+        records.push(r);
+    }
+    h.version = VERSION;
+    h.total_len = (data_start + data.len()) as u32;
+    let mut out = h.to_bytes().to_vec();
+    for r in &records {
+        out.extend_from_slice(&r.to_bytes());
+    }
+    out.extend_from_slice(&data);
+    let crc = blob_crc(&out).expect("blob holds a header");
+    out[runtime_nostd::format::CRC_OFFSET..runtime_nostd::format::CRC_OFFSET + 4]
+        .copy_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
 /// Serializes a quantized model into the runtime's blob format ([`runtime_nostd::format`]).
 // Index loops: the re-ordering maps indices between several layouts at once.
 #[allow(clippy::needless_range_loop)]
@@ -271,7 +356,10 @@ pub(crate) fn write(q: &QModel, preset: &str, iteration: u64) -> Result<Vec<u8>,
                     }
                     e[rh] = l.requant(r) as i8;
                 }
-                (LayerKind::Dense, w, b, e, [0u8; 4])
+                let geom = WeightGeometry::dense(in_z, out_features);
+                let mut packed = vec![0u8; geom.len() as usize];
+                geom.pack(&mut packed, |v, _, i| w[v * in_z + i]);
+                (LayerKind::Dense, packed, b, e, [0u8; 4])
             }
             Kind::ConvT { cin, cout, k, s, p } => {
                 let t = k.div_ceil(s);
@@ -296,7 +384,8 @@ pub(crate) fn write(q: &QModel, preset: &str, iteration: u64) -> Result<Vec<u8>,
                 }
                 let e = (0..cout).map(|o| l.requant(o) as i8).collect();
                 let conv = [k as u8, s as u8, p as u8, t as u8];
-                (LayerKind::ConvTranspose, w, l.bq.clone(), e, conv)
+                let packed = pack_conv(&w, cin, cout, s, t);
+                (LayerKind::ConvTranspose, packed, l.bq.clone(), e, conv)
             }
         };
         let (activation, alpha) = match f.act {
@@ -305,7 +394,7 @@ pub(crate) fn write(q: &QModel, preset: &str, iteration: u64) -> Result<Vec<u8>,
             Act::Leaky(a) => (Activation::LeakyRelu, a),
             Act::Tanh => (Activation::Tanh, 0.0),
         };
-        let wbytes: Vec<u8> = weights.iter().map(|&v| v as u8).collect();
+        let wbytes = weights;
         let bbytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
         let ebytes: Vec<u8> = requant.iter().map(|&v| v as u8).collect();
         records.push(LayerRecord {

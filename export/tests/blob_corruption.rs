@@ -3,7 +3,9 @@
 
 use export::{ExportOptions, random_spec, write_blob};
 use proptest::prelude::*;
-use runtime_nostd::format::{CRC_OFFSET, HEADER_LEN, LAYER_RECORD_LEN, blob_crc};
+use runtime_nostd::format::{
+    CRC_OFFSET, HEADER_LEN, LAYER_RECORD_LEN, LayerRecord, QUAD_PAIR_BYTES, blob_crc,
+};
 use runtime_nostd::{BlobError, Model, Scratch, TINY_SCRATCH};
 use std::sync::OnceLock;
 
@@ -68,6 +70,152 @@ fn every_truncation_is_an_error() {
     for len in (0..HEADER_LEN + 4 * LAYER_RECORD_LEN).chain((0..b.len()).step_by(97)) {
         assert!(Model::parse(&b[..len]).is_err(), "prefix {len} accepted");
     }
+}
+
+/// Layer `i`'s record (the blob's own, unchanged).
+fn record(b: &[u8], i: usize) -> LayerRecord {
+    LayerRecord::from_bytes(&b[HEADER_LEN + i * LAYER_RECORD_LEN..]).unwrap()
+}
+
+/// Replaces layer `i`'s record and fixes the CRC.
+fn set_record(b: &mut [u8], i: usize, r: &LayerRecord) {
+    let at = HEADER_LEN + i * LAYER_RECORD_LEN;
+    b[at..at + LAYER_RECORD_LEN].copy_from_slice(&r.to_bytes());
+    fix_crc(b);
+}
+
+/// Version 1 (the one-output-after-another weight layout) is refused, not misread.
+#[test]
+fn version_1_is_unsupported() {
+    for b in blobs() {
+        let mut b = b.clone();
+        b[4..6].copy_from_slice(&1u16.to_le_bytes());
+        fix_crc(&mut b);
+        assert!(matches!(
+            Model::parse(&b),
+            Err(BlobError::UnsupportedVersion(1))
+        ));
+    }
+}
+
+/// A weight tensor must have exactly the quad layout's length: `ceil(V/4) · taps · ceil(cin/2)`
+/// word pairs; one pair more or less (or the v1 length, `V · taps · cin`) is refused.
+#[test]
+fn weight_length_must_be_the_quad_layouts() {
+    for b in blobs() {
+        for layer in 0..3 {
+            let r = record(b, layer);
+            let v1_len = {
+                let o = r.out_shape.iter().map(|&d| d as u32).product::<u32>();
+                let i = r.in_shape.iter().map(|&d| d as u32).product::<u32>();
+                // Dense: out · in; transposed conv: out_c · in_c · s² · taps² (the v1 block
+                // per output value), which differs from the quad length unless both round.
+                if r.kernel == 0 {
+                    o * i
+                } else {
+                    r.out_shape[0] as u32
+                        * r.in_shape[0] as u32
+                        * (r.stride as u32 * r.taps as u32).pow(2)
+                }
+            };
+            for len in [
+                r.weight.len - QUAD_PAIR_BYTES as u32,
+                r.weight.len + QUAD_PAIR_BYTES as u32,
+                v1_len,
+            ] {
+                if len == r.weight.len {
+                    continue;
+                }
+                let mut bad = r;
+                bad.weight.len = len;
+                let mut c = b.clone();
+                set_record(&mut c, layer, &bad);
+                let err = Model::parse(&c).map(|_| ());
+                assert!(
+                    matches!(
+                        err,
+                        Err(BlobError::TensorSize { layer: l, .. }) if l == layer
+                    ),
+                    "layer {layer} weight length {len}: {err:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The accumulator bound (128 · Σ|w| + |bias| < 2^24 per output value) is checked on the quad
+/// layout, for every value of every group: a bias at the limit in any channel is refused, one
+/// just below it in a layer whose weights leave room is accepted and runs.
+#[test]
+fn accumulator_bound_is_checked_per_value() {
+    for b in blobs() {
+        let conditional = Model::parse(b).unwrap().num_classes() > 0;
+        for layer in 0..3 {
+            let r = record(b, layer);
+            let channels = (r.bias.len / 4) as usize;
+            // First, middle and last entry (of the whole class table, for a conditional model).
+            for ch in [0, channels / 2, channels - 1] {
+                let mut c = b.clone();
+                let at = r.bias.offset as usize + 4 * ch;
+                c[at..at + 4].copy_from_slice(&(1i32 << 24).to_le_bytes());
+                fix_crc(&mut c);
+                let err = Model::parse(&c).map(|_| ());
+                assert!(
+                    matches!(err, Err(BlobError::AccumulatorRange { layer: l, .. }) if l == layer),
+                    "layer {layer} channel {ch} (conditional {conditional}): {err:?}"
+                );
+                c[at..at + 4].copy_from_slice(&(-(1i32 << 24)).to_le_bytes());
+                fix_crc(&mut c);
+                assert!(matches!(
+                    Model::parse(&c),
+                    Err(BlobError::AccumulatorRange { .. })
+                ));
+            }
+        }
+    }
+}
+
+/// Requantization exponents outside -100..=100 are refused, in every layer.
+#[test]
+fn requant_exponents_are_range_checked() {
+    for b in blobs() {
+        for layer in 0..3 {
+            let r = record(b, layer);
+            for e in [101i8, -101, i8::MIN, i8::MAX] {
+                let mut c = b.clone();
+                let at = r.requant.offset as usize + (r.requant.len as usize - 1);
+                c[at] = e as u8;
+                fix_crc(&mut c);
+                assert!(
+                    matches!(Model::parse(&c), Err(BlobError::BadExponent { layer: l }) if l == layer),
+                    "layer {layer} exponent {e}"
+                );
+            }
+        }
+    }
+}
+
+/// The scratch's pixel table follows the last layer's exponent: a model with another exponent
+/// rebuilds it, and the first model then rebuilds its own (never a stale table).
+#[test]
+fn pixel_table_follows_the_exponent() {
+    let b = &blobs()[0];
+    let m = Model::parse(b).unwrap();
+    let r = record(b, 2);
+    let mut z = vec![0.0f32; m.z_dim()];
+    runtime_nostd::latent(3, 4, &mut z);
+    let mut scratch = Box::new(Scratch::<TINY_SCRATCH>::new());
+    let mut want = [0u8; 784];
+    m.generate(&z, None, &mut *scratch, &mut want).unwrap();
+    let mut c = b.clone();
+    let at = r.requant.offset as usize;
+    c[at] = c[at].wrapping_add(1);
+    fix_crc(&mut c);
+    let changed = Model::parse(&c).unwrap();
+    let mut out = [0u8; 784];
+    changed.generate(&z, None, &mut *scratch, &mut out).unwrap();
+    m.generate(&z, None, &mut *scratch, &mut out).unwrap();
+    assert_eq!(out, want);
 }
 
 proptest! {

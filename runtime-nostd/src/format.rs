@@ -21,7 +21,7 @@
 //! | offset | size | field | meaning |
 //! |-------:|-----:|-------|---------|
 //! | 0  | 4 | `magic` | [`MAGIC`] = `b"TGNB"` |
-//! | 4  | 2 | `version` | [`VERSION`] (1) |
+//! | 4  | 2 | `version` | [`VERSION`] (2; version 1 had the weight layout of one output after another and is rejected with [`crate::BlobError::UnsupportedVersion`]) |
 //! | 6  | 2 | `header_len` | [`HEADER_LEN`] (64) |
 //! | 8  | 4 | `total_len` | length of the blob in bytes (the slice handed to the parser may be longer: trailing flash padding is ignored) |
 //! | 12 | 4 | `crc32` | CRC-32 (ISO-HDLC, the zlib one: [`crc32`]) of bytes `0..12` followed by bytes `16..total_len` — see [`blob_crc`] |
@@ -61,17 +61,34 @@
 //! Activations are stored channel-last (`HWC`): element `(c, y, x)` of a `[C, H, W]` map is at
 //! `(y · W + x) · C + c`. The exporter permutes dense rows/columns so this holds.
 //!
-//! * **Dense** (`in = in_c·in_h·in_w`, `out = out_c·out_h·out_w` features): weights `[out][in]`
-//!   (each output's row contiguous). Bias `[out]` int32, or for the first layer of a conditional
-//!   model a class table `[num_classes][out]`: the label's one-hot columns of the weight, added
-//!   to the bias, are quantized into it (the label input therefore costs no multiply).
-//! * **Transposed conv** (`k`, `s`, `p`, `T = taps`): weights re-ordered by output phase,
-//!   `[out_c][py][px][ty][tx][in_c]` with `py, px < s`, `ty, tx < T`; entry `(o, py, px, ty, tx, i)`
-//!   is the ONNX weight `w[i][o][py + ty·s][px + tx·s]` (zero where that kernel index is `≥ k`).
-//!   Output pixel `(oy, ox)` has phase `py = (oy + p) mod s` and reads input row
-//!   `iy = (oy + p - py)/s - ty` (skipped when outside `0..in_h`), likewise for `x`. For each
-//!   output value the weights are one contiguous block of `T·T·in_c` bytes and each tap a
-//!   contiguous `in_c` dot product with a contiguous input pixel.
+//! * **Weights** (both kinds) are stored in the *quad layout* ([`WeightGeometry`]) that the kernels
+//!   read in loop order. A layer has `V` output values per input window and a window of `taps`
+//!   segments of `cin` input values:
+//!   * **dense** (`in = in_c·in_h·in_w`, `out = out_c·out_h·out_w` features): `V = out`, one tap,
+//!     `cin = in`; logical weight `w[v][0][i]` is row `v`, column `i` of the `[out][in]` matrix.
+//!   * **transposed conv** (`k`, `s`, `p`, `T = taps`): `V = s²·out_c`, `T²` taps, `cin = in_c`.
+//!     Output value `v = (py·s + px)·out_c + o` is channel `o` of the output phase `(py, px)`
+//!     (`py, px < s`), tap `t = ty·T + tx` (`ty, tx < T`), and logical weight `w[v][t][i]` is the
+//!     ONNX weight `w[i][o][py + ty·s][px + tx·s]` (zero where that kernel index is `≥ k`). The
+//!     output pixels `oy = by·s + py - p`, `ox = bx·s + px - p` of every phase share the *base*
+//!     `(by, bx)`, and read input pixel `(by - ty, bx - tx)` at tap `(ty, tx)` (skipped when outside
+//!     the input).
+//!
+//!   Output values are taken four at a time (group `g` holds `v = 4g..4g+4`, as pairs
+//!   `(4g, 4g+1)` and `(4g+2, 4g+3)`), inputs two at a time (`i0 = 2q`, `i1 = 2q + 1`). Per group,
+//!   per tap, per input pair there are two 4-byte words, one per output pair `(a, b)`, holding
+//!   `[w(a,i0) ^ 0x80, w(b,i1), w(a,i1) ^ 0x80, w(b,i0)]` (the `a` weights offset by 128, so
+//!   unsigned). Missing output values and inputs (`V` or `cin` not a multiple of 4 or 2) are zero
+//!   weights. Length: `ceil(V/4) · taps · ceil(cin/2) · 8` bytes ([`WeightGeometry::len`]).
+//!
+//!   Why: with `M = 0xFF0000FF`, `word & M` is `(w(a,i0) + 128) + w(b,i0)·2^24` and
+//!   `word.rotate_right(16) & M` is `(w(a,i1) + 128) + w(b,i1)·2^24`, so one 32×32→64-bit
+//!   multiply-accumulate (`SMLAL` on a Cortex-M3) by the sign-extended input does *two* MACs, for
+//!   output `a` in bits 0..24 (offset by `128·Σx`, subtracted afterwards) and output `b` above them.
+//!   On a Cortex-M4, `UXTB16`/`SXTB16` unpack the same word into int16 pairs for `SMLAD`/`SMLADX`.
+//! * **Bias** `[out_c]` int32, or for the first layer of a conditional model a class table
+//!   `[num_classes][out]`: the label's one-hot columns of the weight, added to the bias, are
+//!   quantized into it (the label input therefore costs no multiply).
 //! * **Requant exponents** `e[o]` (i8, one per output channel): `v = acc · 2^e[o]` is the output
 //!   in units of the output scale (or, for the tanh layer, the real pre-activation value).
 //!
@@ -97,7 +114,7 @@
 /// The four bytes every blob starts with.
 pub const MAGIC: [u8; 4] = *b"TGNB";
 /// The format version this crate reads and writes.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Size of the [`Header`] in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Size of one [`LayerRecord`] in bytes.
@@ -119,6 +136,113 @@ pub const CRC_OFFSET: usize = 12;
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels in the output image.
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+
+/// Output values per weight group of the quad layout (see the [module docs](self)).
+pub const QUAD: usize = 4;
+/// Bytes per (group, tap, input pair) of the quad layout: two words.
+pub const QUAD_PAIR_BYTES: usize = 8;
+/// The mask that extracts a packed operand from a quad-layout word (see the [module docs](self)).
+pub const QUAD_MASK: u32 = 0xFF00_00FF;
+
+/// Shape of a layer's weights in the quad layout: `values` outputs per input window, `taps`
+/// segments of `cin` inputs per window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightGeometry {
+    /// Output values per window (`V`).
+    pub values: usize,
+    /// Segments per window.
+    pub taps: usize,
+    /// Inputs per segment.
+    pub cin: usize,
+}
+
+impl WeightGeometry {
+    /// The geometry of a dense layer with `inputs` inputs and `outputs` outputs.
+    pub const fn dense(inputs: usize, outputs: usize) -> Self {
+        Self {
+            values: outputs,
+            taps: 1,
+            cin: inputs,
+        }
+    }
+
+    /// The geometry of a transposed convolution (`stride`, `taps = ceil(kernel / stride)`).
+    pub const fn conv(cin: usize, cout: usize, stride: usize, taps: usize) -> Self {
+        Self {
+            values: stride * stride * cout,
+            taps: taps * taps,
+            cin,
+        }
+    }
+
+    /// Weight groups (`ceil(values / QUAD)`).
+    pub const fn groups(&self) -> usize {
+        self.values.div_ceil(QUAD)
+    }
+
+    /// Input pairs per segment (`ceil(cin / 2)`).
+    pub const fn pairs(&self) -> usize {
+        self.cin.div_ceil(2)
+    }
+
+    /// Bytes of one group's weights.
+    pub const fn group_bytes(&self) -> usize {
+        self.taps * self.pairs() * QUAD_PAIR_BYTES
+    }
+
+    /// Bytes of all weights (as `u64`, so huge shapes cannot overflow).
+    pub const fn len(&self) -> u64 {
+        self.groups() as u64 * self.taps as u64 * self.pairs() as u64 * QUAD_PAIR_BYTES as u64
+    }
+
+    /// Whether there are no weights.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Byte offset of logical weight `w[v][tap][i]`, and whether it is stored offset by 128
+    /// (`^ 0x80`).
+    pub const fn position(&self, v: usize, tap: usize, i: usize) -> (usize, bool) {
+        let (g, j) = (v / QUAD, v % QUAD);
+        let word = ((g * self.taps + tap) * self.pairs() + i / 2) * QUAD_PAIR_BYTES + (j / 2) * 4;
+        let (a, i0) = (j.is_multiple_of(2), i.is_multiple_of(2));
+        let byte = match (a, i0) {
+            (true, true) => 0,
+            (false, false) => 1,
+            (true, false) => 2,
+            (false, true) => 3,
+        };
+        (word + byte, a)
+    }
+
+    /// Logical weight `w[v][tap][i]` read from quad-layout `bytes` (`bytes` must be
+    /// [`len`](Self::len) long and the indices in range).
+    pub fn get(&self, bytes: &[u8], v: usize, tap: usize, i: usize) -> i8 {
+        let (at, flip) = self.position(v, tap, i);
+        (bytes[at] ^ if flip { 0x80 } else { 0 }) as i8
+    }
+
+    /// Writes the quad layout of the logical weights `w(v, tap, i)` into `out` (
+    /// [`len`](Self::len) bytes), padding included.
+    pub fn pack(&self, out: &mut [u8], w: impl Fn(usize, usize, usize) -> i8) {
+        for g in 0..self.groups() {
+            for j in 0..QUAD {
+                let v = g * QUAD + j;
+                for tap in 0..self.taps {
+                    for i in 0..2 * self.pairs() {
+                        let value = if v < self.values && i < self.cin {
+                            w(v, tap, i)
+                        } else {
+                            0
+                        };
+                        let (at, flip) = self.position(v, tap, i);
+                        out[at] = value as u8 ^ if flip { 0x80 } else { 0 };
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Kind of a fused layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,15 +65,17 @@
 
 mod error;
 pub mod format;
+mod kernel;
 mod math;
 mod model;
 mod rng;
 mod scratch;
 
 pub use error::{BlobError, RunError, TensorName};
+pub use kernel::{MAX_CHUNK, quad_dot, quad_dot_packed, quad_dot_reference};
 pub use math::{
-    exp, gray4, ln, pixel_from_preactivation, pixel_from_unit, pow2, quantize_i8, sin_cos_turns,
-    sqrt, tanh,
+    PixelTable, exp, gray4, ln, pixel_from_preactivation, pixel_from_unit, pow2, quantize_i8,
+    requantize, shift_round_i8, sin_cos_turns, sqrt, tanh,
 };
 pub use model::{MAX_ACTIVATION, Model};
 pub use rng::{Rng, latent};

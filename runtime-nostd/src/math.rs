@@ -159,6 +159,119 @@ pub fn gray4(v: u8) -> u8 {
     ((v as u16 * 15 + 127) / 255) as u8
 }
 
+/// One requantized activation: `clamp(round_half_even(act(acc · 2^e)), -128, 127)`, the
+/// arithmetic of [`crate::format`], in integers where it is exact (identity, ReLU, and LeakyReLU's
+/// non-negative side: a shift with round-half-to-even), and in f32 only for LeakyReLU's
+/// `v · alpha` (whose f32 rounding is part of the definition).
+#[inline(always)]
+pub fn requantize(acc: i32, e: i32, act: crate::format::Activation, alpha: f32) -> i8 {
+    use crate::format::Activation;
+    match act {
+        Activation::Relu if acc <= 0 => 0,
+        Activation::LeakyRelu if acc < 0 => quantize_i8(acc as f32 * pow2(e) * alpha),
+        _ => shift_round_i8(acc, e),
+    }
+}
+
+/// `clamp(round_half_even(acc · 2^e), -128, 127)` in integers.
+#[inline(always)]
+pub fn shift_round_i8(acc: i32, e: i32) -> i8 {
+    let q = if e >= 0 {
+        if e >= 8 { acc.signum() * 128 } else { acc << e }
+    } else {
+        let n = -e;
+        if n >= 31 {
+            // |acc| < 2^24 (checked at load): |acc · 2^e| < 1/2.
+            0
+        } else {
+            // Adding `half - 1` plus the lowest kept bit rounds halves to even (no overflow:
+            // |acc| < 2^24, n <= 30).
+            (acc + (1 << (n - 1)) - 1 + ((acc >> n) & 1)) >> n
+        }
+    };
+    q.clamp(-128, 127) as i8
+}
+
+/// The last layer's output pixels as a function of the integer accumulator: `thresholds[k]` is the
+/// smallest `acc` with [`pixel_from_preactivation`]`(acc · 2^e) > k`, found by bisection when the
+/// blob is loaded, so a pixel is a binary search (8 integer compares) instead of an f32 `exp`.
+/// Exact because the pixel is a non-decreasing function of `acc` (tested on a dense grid).
+#[derive(Clone, Debug)]
+pub struct PixelTable {
+    /// 255 thresholds and an `i32::MAX` sentinel (so the search indexes with `& 255`, no bounds
+    /// check).
+    thresholds: [i32; 256],
+}
+
+impl PixelTable {
+    /// A placeholder (every pixel 255) until [`new`](Self::new) builds the real table.
+    pub const EMPTY: Self = Self {
+        thresholds: {
+            let mut t = [i32::MIN; 256];
+            t[255] = i32::MAX;
+            t
+        },
+    };
+
+    /// The table for requantization exponent `e`.
+    pub fn new(e: i32) -> Self {
+        let mut table = Self::EMPTY;
+        table.rebuild(e);
+        table
+    }
+
+    /// Rebuilds the table for exponent `e` in place: no 1 KB temporary on the caller's stack
+    /// (which would stay in its frame, and in the peak stack, for good).
+    #[inline(never)]
+    #[cold]
+    pub fn rebuild(&mut self, e: i32) {
+        let scale = pow2(e);
+        let pixel = |acc: i32| pixel_from_preactivation(acc as f32 * scale);
+        // Beyond |v| = 8 the pixel is saturated; |acc| < 2^24 anyway.
+        let reach = if e >= 3 {
+            1
+        } else {
+            (1i64 << (3 - e).min(24)) as i32
+        };
+        let mut lo_bound = -reach;
+        for (k, t) in self.thresholds[..255].iter_mut().enumerate() {
+            // Smallest acc in [lo_bound, reach] with pixel(acc) > k (reach + 1 if none).
+            let (mut lo, mut hi) = (lo_bound, reach + 1);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if pixel(mid) as usize > k {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            *t = lo;
+            lo_bound = lo;
+        }
+    }
+
+    /// The pixel of accumulator `acc`: how many thresholds are `<= acc`.
+    #[inline(always)]
+    pub fn pixel(&self, acc: i32) -> u8 {
+        let t = &self.thresholds;
+        // Most pixels are background or full ink: two compares.
+        if acc < t[0] {
+            return 0;
+        }
+        if acc >= t[254] {
+            return 255;
+        }
+        // Binary search over the 256 entries (the sentinel is never `<= acc`).
+        let mut base = 0usize;
+        for half in [128, 64, 32, 16, 8, 4, 2, 1] {
+            if t[(base + half - 1) & 255] <= acc {
+                base += half;
+            }
+        }
+        base as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -221,6 +334,50 @@ mod tests {
             let a = std::f64::consts::TAU * t as f64;
             assert!((s as f64 - a.sin()).abs() < 5e-7, "sin {t}");
             assert!((c as f64 - a.cos()).abs() < 5e-7, "cos {t}");
+        }
+    }
+
+    #[test]
+    fn integer_requantization_matches_f32() {
+        use crate::format::Activation;
+        let mut x = 0x1234_5678u32;
+        for i in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let acc = (x as i32) >> (8 + i % 20);
+            let e = i % 40 - 30;
+            let v = acc as f32 * pow2(e);
+            assert_eq!(shift_round_i8(acc, e), quantize_i8(v), "{acc} 2^{e}");
+            let relu = quantize_i8(if v < 0.0 { 0.0 } else { v });
+            assert_eq!(requantize(acc, e, Activation::Relu, 0.0), relu);
+            let leaky = quantize_i8(if v < 0.0 { v * 0.2 } else { v });
+            assert_eq!(requantize(acc, e, Activation::LeakyRelu, 0.2), leaky);
+        }
+    }
+
+    #[test]
+    fn pixel_is_monotonic_and_the_table_exact() {
+        // Non-decreasing on a fine grid of the unsaturated range...
+        let mut prev = 0u8;
+        for k in -(5 << 18)..(5 << 18) {
+            let p = pixel_from_preactivation(k as f32 / (1 << 18) as f32);
+            assert!(p >= prev, "pixel not monotonic at {k}");
+            prev = p;
+        }
+        // ...and the table equals the f32 function.
+        for e in [-16, -12, -9, -7, -4, -1, 0, 2] {
+            let table = PixelTable::new(e);
+            let step = if e < -12 { 37 } else { 1 };
+            let reach = 1i32 << (4 - e).min(24);
+            let mut acc = -reach;
+            while acc <= reach {
+                let want = pixel_from_preactivation(acc as f32 * pow2(e));
+                assert_eq!(table.pixel(acc), want, "acc {acc} e {e}");
+                acc += step;
+            }
+            assert_eq!(table.pixel(i32::MIN / 2), 0);
+            assert_eq!(table.pixel(i32::MAX / 2), 255);
         }
     }
 

@@ -1,18 +1,28 @@
 //! Scratch memory for the forward pass, sized at compile time.
 
+use crate::math::PixelTable;
 pub use crate::model::scratch_bytes;
 
-/// Working memory for [`crate::Model::generate`]: two int8 activation slots, `N` bytes in all.
-/// Put it in a `static` (or on the stack if it is small); nothing else is allocated.
+/// Working memory for [`crate::Model::generate`]: two int8 activation slots (`N` bytes) and the
+/// last layer's pixel table ([`crate::PixelTable`], 1 KB: 255 thresholds and a sentinel, built on
+/// first use or by [`crate::Model::prepare`]). Put it in a `static` (or on the stack if it is small); nothing else
+/// is allocated.
 #[derive(Clone, Debug)]
 pub struct Scratch<const N: usize> {
     buf: [i8; N],
+    pixels: PixelTable,
+    /// The exponent `pixels` was built for.
+    pixels_exp: Option<i8>,
 }
 
 impl<const N: usize> Scratch<N> {
     /// A zeroed scratch buffer (usable in a `static` initializer).
     pub const fn new() -> Self {
-        Self { buf: [0; N] }
+        Self {
+            buf: [0; N],
+            pixels: PixelTable::EMPTY,
+            pixels_exp: None,
+        }
     }
 
     /// Its size in bytes, `N`.
@@ -25,8 +35,15 @@ impl<const N: usize> Scratch<N> {
         N == 0
     }
 
-    pub(crate) fn bytes_mut(&mut self) -> &mut [i8] {
-        &mut self.buf
+    /// The activation slots and the pixel table for exponent `e` (built here if needed).
+    pub(crate) fn parts_mut(&mut self, e: Option<i8>) -> (&mut [i8], Option<&PixelTable>) {
+        if let Some(e) = e
+            && self.pixels_exp != Some(e)
+        {
+            self.pixels.rebuild(e as i32);
+            self.pixels_exp = Some(e);
+        }
+        (&mut self.buf, e.map(|_| &self.pixels))
     }
 }
 

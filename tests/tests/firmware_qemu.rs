@@ -746,3 +746,91 @@ fn pico_firmware_builds() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Builds a speed-check board (`firmware/mps2-an386`, `firmware/microbit`), runs it in QEMU's
+/// `machine`, and checks that it reports its figures and generates exactly the host runtime's
+/// digits (batch 0): each digit's CRC-32 must match.
+fn speed_check_matches_the_host(board: &str, machine: &str) {
+    let script = repo_root().join("scripts/firmware-build.sh");
+    let dir = scratch_dir();
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["--board", board, "--blob"])
+        .arg(default_blob_path())
+        .arg("--copy-to")
+        .arg(&dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{board} firmware build failed; is its target installed? run scripts/install-firmware-toolchain.sh"
+    );
+    let elf = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let run = Command::new("timeout")
+        .args([
+            "120",
+            "qemu-system-arm",
+            "-machine",
+            machine,
+            "-icount",
+            "shift=0",
+        ])
+        .args(["-display", "none", "-serial", "null", "-monitor", "none"])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+            &elf,
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(
+        run.status.success(),
+        "QEMU {machine}: {}\n{log}",
+        run.status
+    );
+    let line = |key: &str| {
+        log.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} line in:\n{log}"))
+            .to_string()
+    };
+    assert!(field(&line("STATS"), "insns_per_digit") > 0);
+    let crcs = line("PIXELS");
+    let crcs = crcs.split("crc32=").nth(1).unwrap().trim();
+
+    let blob = std::fs::read(default_blob_path()).unwrap();
+    let model = Model::parse(&blob).unwrap();
+    let mut scratch = Box::new(TinyScratch::new());
+    let want: Vec<String> = (0..8u32)
+        .map(|index| {
+            let mut z = vec![0f32; model.z_dim()];
+            latent(0, index, &mut z);
+            let label =
+                (model.num_classes() > 0).then(|| (index % model.num_classes() as u32) as u8);
+            let mut out = [0u8; 784];
+            model.generate(&z, label, &mut scratch, &mut out).unwrap();
+            format!("{:08x}", runtime_nostd::format::crc32(&out))
+        })
+        .collect();
+    assert_eq!(
+        crcs,
+        want.join(","),
+        "the {board} digits differ from the host runtime's"
+    );
+}
+
+/// The Cortex-M4F speed check (`thumbv7em-none-eabihf`, the DSP kernel) in QEMU's `mps2-an386`.
+#[test]
+fn m4_firmware_generates_the_host_runtimes_digits() {
+    speed_check_matches_the_host("mps2-an386", "mps2-an386");
+}
+
+/// The Cortex-M0 speed check (`thumbv6m-none-eabi`, the Pico's instruction set, the portable
+/// kernel) in QEMU's `microbit`.
+#[test]
+fn m0_firmware_generates_the_host_runtimes_digits() {
+    speed_check_matches_the_host("microbit", "microbit");
+}

@@ -135,12 +135,16 @@ pub struct App<'s> {
 impl<'s> App<'s> {
     /// Parses `blob` (checking its checksum and version) and schedules the first grid (seed 0).
     ///
-    /// `scratch` is the generator's working memory; boards keep it in a `static`.
+    /// `scratch` is the generator's working memory; boards keep it in a `static`. Not inlined: the
+    /// parser's temporaries stay out of the board's `main` frame (which lives as long as the app).
+    #[inline(never)]
     pub fn new(blob: &'static [u8], scratch: &'s mut Scratch) -> Result<Self, Error> {
         let model = Model::parse_for_scratch::<{ runtime_nostd::TINY_SCRATCH }>(blob)?;
         if model.z_dim() > MAX_Z {
             return Err(Error::LatentTooLong(model.z_dim()));
         }
+        // Build the pixel table now, so that the first frame costs what every frame costs.
+        model.prepare(scratch);
         Ok(Self {
             model,
             scratch,

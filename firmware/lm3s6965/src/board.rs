@@ -53,6 +53,45 @@ fn set_bits(addr: usize, bits: u32) {
 /// Clocks the peripherals and configures the pins: SSI0 on PA2/PA3/PA5, PC7 and PD0 outputs
 /// (PD0 high: chip select of the OLED in QEMU, the SD card's, deselected, on the real board), PE0..3
 /// and PF1 inputs with pull-ups.
+const SYSCTL_RIS: usize = 0x400f_e050;
+/// RCC fields: crystal value 8 MHz, PLL output divided by SYSDIV + 1 = 4.
+const RCC_XTAL_MASK: u32 = 0xf << 6;
+const RCC_XTAL_8MHZ: u32 = 0xe << 6;
+const RCC_OSCSRC_MASK: u32 = 0x3 << 4;
+const RCC_BYPASS: u32 = 1 << 11;
+const RCC_OEN: u32 = 1 << 12;
+const RCC_PWRDN: u32 = 1 << 13;
+const RCC_USESYSDIV: u32 = 1 << 22;
+const RCC_SYSDIV_MASK: u32 = 0xf << 23;
+const RCC_SYSDIV_4: u32 = 3 << 23;
+const RIS_PLLLRIS: u32 = 1 << 6;
+
+/// Runs the core at 50 MHz (the LM3S6965's maximum) from the PLL: the 8 MHz main crystal (the
+/// EK-LM3S6965's) drives the 400 MHz PLL, whose 200 MHz output is divided by 4 (StellarisWare's
+/// `SysCtlClockSet(SYSCTL_SYSDIV_4 | SYSCTL_USE_PLL | SYSCTL_OSC_MAIN | SYSCTL_XTAL_8MHZ)`
+/// sequence). QEMU derives the core clock from SYSDIV the same way, so SysTick then counts 20 ns
+/// ticks ([`ns_per_cycle`]).
+pub fn start_pll_50mhz() {
+    // Run from the raw oscillator while the PLL is reconfigured.
+    let mut rcc = read(SYSCTL_RCC);
+    rcc = (rcc | RCC_BYPASS) & !RCC_USESYSDIV;
+    write(SYSCTL_RCC, rcc);
+    // Main oscillator, 8 MHz crystal, PLL powered and its output enabled.
+    rcc = (rcc & !(RCC_XTAL_MASK | RCC_OSCSRC_MASK | RCC_PWRDN | RCC_OEN)) | RCC_XTAL_8MHZ;
+    write(SYSCTL_RCC, rcc);
+    // Divide by 4.
+    rcc = (rcc & !RCC_SYSDIV_MASK) | RCC_SYSDIV_4 | RCC_USESYSDIV;
+    write(SYSCTL_RCC, rcc);
+    // Wait for the PLL to lock (bounded: a stuck PLL leaves the core on the oscillator), then
+    // switch to it.
+    for _ in 0..100_000 {
+        if read(SYSCTL_RIS) & RIS_PLLLRIS != 0 {
+            break;
+        }
+    }
+    write(SYSCTL_RCC, rcc & !RCC_BYPASS);
+}
+
 pub fn init_pins() {
     set_bits(SYSCTL_RCGC1, 1 << 4); // SSI0
     set_bits(SYSCTL_RCGC2, 0x7f); // GPIO A..G
@@ -76,11 +115,11 @@ pub fn init_pins() {
 pub struct Ssi0(());
 
 impl Ssi0 {
-    /// Configures SSI0 as master: mode 3, 8 bits, bit clock = system clock / 4 (3 MHz from the
-    /// 12 MHz reset clock; the SSD0323 takes up to 4 MHz).
+    /// Configures SSI0 as master: mode 3, 8 bits, bit clock = system clock / 14 (3.6 MHz at
+    /// 50 MHz; the SSD0323 takes up to 4 MHz).
     pub fn new() -> Self {
         write(SSI0 + SSI_CR1, 0);
-        write(SSI0 + SSI_CPSR, 4);
+        write(SSI0 + SSI_CPSR, 14);
         write(SSI0 + SSI_CR0, 0xc7);
         write(SSI0 + SSI_CR1, 0x02);
         Ssi0(())
@@ -162,7 +201,8 @@ pub fn buttons_released() -> u8 {
 }
 
 /// Nanoseconds per core clock cycle, from the clock configuration (RCC's SYSDIV field: the 200 MHz
-/// PLL divided by SYSDIV + 1, as QEMU computes it; 80 ns, 12.5 MHz, after reset).
+/// PLL divided by SYSDIV + 1, as QEMU computes it; 80 ns, 12.5 MHz, after reset; 20 ns, 50 MHz,
+/// after [`start_pll_50mhz`]).
 pub fn ns_per_cycle() -> u32 {
     5 * (((read(SYSCTL_RCC) >> 23) & 0xf) + 1)
 }

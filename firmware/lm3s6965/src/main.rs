@@ -2,7 +2,7 @@
 //! digits on the board's 128×64 16-grey OLED and reports over semihosting.
 //!
 //! Semihosting lines (the QEMU test reads them):
-//! * `MEM flash=<bytes> static_ram=<bytes> ...` once at boot;
+//! * `MEM flash=<bytes> static_ram=<bytes> ... core_mhz=<n>` once at boot;
 //! * `STATS digits=<n> insns_per_digit=<n> peak_stack=<bytes>` after each frame, the instruction
 //!   count being exact under `qemu-system-arm -icount shift=0` (one instruction per nanosecond of
 //!   virtual time, timed with SysTick);
@@ -81,6 +81,7 @@ fn peak_stack() -> usize {
 fn main() -> ! {
     paint_stack();
     let core = cortex_m::Peripherals::take().unwrap();
+    board::start_pll_50mhz();
     board::init_pins();
     let clock = board::start_clock(core.SYST);
     let ns_per_cycle = board::ns_per_cycle() as u64;
@@ -94,12 +95,13 @@ fn main() -> ! {
     let flash = addr(addr_of!(__sidata)) + (addr(addr_of!(__edata)) - addr(addr_of!(__sdata)));
     let static_ram = addr(addr_of!(__sheap)) - RAM_START;
     hprintln!(
-        "MEM flash={} static_ram={} blob={} blob_addr={} stack_room={}",
+        "MEM flash={} static_ram={} blob={} blob_addr={} stack_room={} core_mhz={}",
         flash,
         static_ram,
         BLOB.len(),
         BLOB.as_ptr() as usize,
         addr(addr_of!(_stack_start)) - addr(addr_of!(__sheap)),
+        1000 / ns_per_cycle,
     );
 
     let mut app = match App::new(BLOB, scratch) {
@@ -108,9 +110,10 @@ fn main() -> ! {
     };
     let model = app.model();
     hprintln!(
-        "MODEL z_dim={} num_classes={}",
+        "MODEL z_dim={} num_classes={} macs={}",
         model.z_dim(),
-        model.num_classes()
+        model.num_classes(),
+        model.macs()
     );
 
     let mut buttons = Buttons::new();

@@ -1,0 +1,338 @@
+//! The inner loops: dot products of one input window with the four output values of one weight
+//! group in the quad layout (see [`crate::format`]).
+//!
+//! Three implementations of the same integer function, selected at compile time by
+//! [`quad_dot`], all exact (so all give identical bytes):
+//! * [`quad_dot_packed`], portable Rust: two MACs per 32×32→64-bit multiply-accumulate (`SMLAL` on
+//!   a Cortex-M3);
+//! * `quad_dot_sse2` (x86-64 only): `PMADDWD`, eight MACs per instruction;
+//! * `quad_dot_dsp` (Cortex-M4/M7 with the DSP extension only, crate feature `dsp` on stable): `UXTB16`/`SXTB16` unpack a word
+//!   into int16 pairs for `SMLAD`/`SMLADX`, two MACs per instruction;
+//! * [`quad_dot_reference`], the plain one (unpack every weight, one MAC at a time), for tests.
+
+use crate::format::{QUAD_MASK, QUAD_PAIR_BYTES};
+
+/// Most inputs one call may take: keeps the low 24-bit field of the packed accumulator exact
+/// (`|Σ x·(w + 128)| ≤ 256 · 128 · 255 < 2^23`).
+pub const MAX_CHUNK: usize = 256;
+
+/// The four dot products `Σ x[i] · w(v, i)` for the group's output values `v = 0..4`.
+///
+/// `x`: sign-extended int8 inputs, even length `≤ MAX_CHUNK`; `w`: the group's quad-layout bytes
+/// for these inputs (`x.len() / 2 · 8` bytes, 4-aligned); `sum_x`: `Σ x`.
+#[inline(always)]
+pub fn quad_dot(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+    // Cortex-M4/M7 with the DSP extension: `target_feature = "dsp"` (nightly only), or this crate's
+    // `dsp` feature on a hard-float Cortex-M target (stable Rust does not expose the DSP cfg).
+    #[cfg(all(
+        target_arch = "arm",
+        any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+    ))]
+    {
+        quad_dot_dsp(x, w, sum_x)
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let _ = sum_x;
+        quad_dot_sse2(x, w)
+    }
+    // Cortex-M3 (ARMv7-M without DSP).
+    #[cfg(all(
+        target_arch = "arm",
+        target_has_atomic = "32",
+        not(any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf")))
+    ))]
+    {
+        quad_dot_smlal(x, w, sum_x)
+    }
+    // Everything else: Cortex-M0+ (ARMv6-M), other architectures.
+    #[cfg(not(any(
+        all(target_arch = "arm", target_has_atomic = "32"),
+        target_arch = "x86_64"
+    )))]
+    {
+        quad_dot_packed(x, w, sum_x)
+    }
+}
+
+#[inline(always)]
+fn word(w: &[u8]) -> u32 {
+    u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+}
+
+/// Splits a packed accumulator `2^23 + A + B·2^24` (with `|A| < 2^23`) into `(A, B)`.
+#[inline(always)]
+fn unpack(acc: i64) -> (i32, i32) {
+    let low = (acc as u32 & 0x00FF_FFFF) as i32 - (1 << 23);
+    (low, (acc >> 24) as i32)
+}
+
+/// [`quad_dot`] with two MACs per 64-bit multiply-accumulate: `word & QUAD_MASK` is
+/// `(w(a,i0) + 128) + w(b,i0)·2^24`, so `x0 · (word & QUAD_MASK)` adds `x0·(w(a,i0) + 128)` to
+/// the low 24 bits and `x0·w(b,i0)` above them.
+#[inline(always)]
+pub fn quad_dot_packed(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+    let mut ab: i64 = 1 << 23;
+    let mut cd: i64 = 1 << 23;
+    for (x, w) in x.chunks_exact(2).zip(w.chunks_exact(QUAD_PAIR_BYTES)) {
+        let (x0, x1) = (x[0] as i64, x[1] as i64);
+        let (w0, w1) = (word(&w[..4]), word(&w[4..]));
+        ab += x0 * (w0 & QUAD_MASK) as i32 as i64;
+        ab += x1 * (w0.rotate_right(16) & QUAD_MASK) as i32 as i64;
+        cd += x0 * (w1 & QUAD_MASK) as i32 as i64;
+        cd += x1 * (w1.rotate_right(16) & QUAD_MASK) as i32 as i64;
+    }
+    let (a, b) = unpack(ab);
+    let (c, d) = unpack(cd);
+    let offset = 128 * sum_x;
+    [a - offset, b, c - offset, d]
+}
+
+/// [`quad_dot_packed`] as one Thumb-2 loop for the Cortex-M3 (ARMv7-M without DSP; stable Rust has
+/// no `thumb2` cfg, and `target_has_atomic = "32"` is what tells ARMv7-M from the M0+'s ARMv6-M,
+/// which has no `SMLAL`). Per input pair: `LDRD` the two inputs, and per weight word `LDR`, `AND`
+/// with the mask, `SMLAL`, `AND ... ROR #16`, `SMLAL`, two pairs per iteration: 12 instructions per
+/// 8 MACs, loop included.
+#[cfg(all(
+    target_arch = "arm",
+    target_has_atomic = "32",
+    not(any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf")))
+))]
+#[inline(always)]
+pub fn quad_dot_smlal(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+    use core::arch::asm;
+    let pairs = (x.len() / 2).min(w.len() / QUAD_PAIR_BYTES);
+    let (mut ab_lo, mut ab_hi, mut cd_lo, mut cd_hi) = (1u32 << 23, 0u32, 1u32 << 23, 0u32);
+    if pairs > 0 {
+        let xp = x.as_ptr();
+        // SAFETY: the loop reads `x[..2 · pairs]` (word-aligned, as `LDRD` needs) and
+        // `w[..8 · pairs]` (with `LDR`, which the M3 allows unaligned), both in bounds.
+        unsafe {
+            // Hand-written because LLVM rematerialises the mask (MOVW + MOVT) before every AND
+            // and spills the accumulators: 2.8 instructions per MAC instead of 1.5.
+            asm!(
+                // Two pairs per iteration; an odd count enters at the second.
+                "cmp {t}, #0",
+                "bne 3f",
+                "2:",
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                "ldr {w}, [{wp}], #4",
+                "and {t}, {mask}, {w}",
+                "smlal {ab_lo}, {ab_hi}, {t}, {x0}",
+                "and {w}, {mask}, {w}, ror #16",
+                "smlal {ab_lo}, {ab_hi}, {w}, {x1}",
+                "ldr {w}, [{wp}], #4",
+                "and {t}, {mask}, {w}",
+                "smlal {cd_lo}, {cd_hi}, {t}, {x0}",
+                "and {w}, {mask}, {w}, ror #16",
+                "smlal {cd_lo}, {cd_hi}, {w}, {x1}",
+                "3:",
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                "ldr {w}, [{wp}], #4",
+                "and {t}, {mask}, {w}",
+                "smlal {ab_lo}, {ab_hi}, {t}, {x0}",
+                "and {w}, {mask}, {w}, ror #16",
+                "smlal {ab_lo}, {ab_hi}, {w}, {x1}",
+                "ldr {w}, [{wp}], #4",
+                "and {t}, {mask}, {w}",
+                "smlal {cd_lo}, {cd_hi}, {t}, {x0}",
+                "and {w}, {mask}, {w}, ror #16",
+                "smlal {cd_lo}, {cd_hi}, {w}, {x1}",
+                "cmp {xp}, {end}",
+                "bne 2b",
+                xp = inout(reg) xp => _,
+                wp = inout(reg) w.as_ptr() => _,
+                end = in(reg) xp.add(2 * pairs),
+                mask = in(reg) QUAD_MASK,
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                w = out(reg) _,
+                t = inout(reg) pairs & 1 => _,
+                ab_lo = inout(reg) ab_lo,
+                ab_hi = inout(reg) ab_hi,
+                cd_lo = inout(reg) cd_lo,
+                cd_hi = inout(reg) cd_hi,
+                options(nostack, readonly),
+            );
+        }
+    }
+    let (a, b) = unpack((((ab_hi as u64) << 32) | ab_lo as u64) as i64);
+    let (c, d) = unpack((((cd_hi as u64) << 32) | cd_lo as u64) as i64);
+    let offset = 128 * sum_x;
+    [a - offset, b, c - offset, d]
+}
+
+/// [`quad_dot`] on x86-64 with SSE2 (part of the x86-64 baseline, so always available): per 16
+/// weight bytes (two input pairs × four values), undo the `^ 0x80`, sign-extend to int16, reorder
+/// each word's lanes from `(a i0, b i1, a i1, b i0)` to `(a i0, a i1, b i0, b i1)`, and `PMADDWD`
+/// with the input pair repeated: eight MACs per instruction into the four int32 sums.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn quad_dot_sse2(x: &[i32], w: &[u8]) -> [i32; 4] {
+    use core::arch::x86_64::*;
+    // Lane order (0, 2, 3, 1) within each half: `_MM_SHUFFLE(1, 3, 2, 0)`.
+    const ORDER: i32 = 0b01_11_10_00;
+    let xs = x.chunks_exact(4);
+    let ws = w.chunks_exact(2 * QUAD_PAIR_BYTES);
+    let (x_rest, w_rest) = (xs.remainder(), ws.remainder());
+    let mut out = [0i32; 4];
+    // SAFETY: SSE2 is part of the x86-64 baseline; every load and store is unaligned and from or
+    // into a slice of exactly its size (4 i32 or 16 u8; 8 u8; [i32; 4]).
+    unsafe {
+        let widen = |v| _mm_shufflehi_epi16::<ORDER>(_mm_shufflelo_epi16::<ORDER>(v));
+        let flip = _mm_set1_epi32(0x0080_0080);
+        let mut acc = _mm_setzero_si128();
+        for (x, w) in xs.zip(ws) {
+            let xv = _mm_loadu_si128(x.as_ptr().cast());
+            let xv = _mm_packs_epi32(xv, xv); // (x0, x1, x2, x3) as int16, twice
+            let wv = _mm_xor_si128(_mm_loadu_si128(w.as_ptr().cast()), flip);
+            let lo = widen(_mm_srai_epi16::<8>(_mm_unpacklo_epi8(wv, wv)));
+            let hi = widen(_mm_srai_epi16::<8>(_mm_unpackhi_epi8(wv, wv)));
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(lo, _mm_shuffle_epi32::<0x00>(xv)));
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(hi, _mm_shuffle_epi32::<0x55>(xv)));
+        }
+        if let ([x0, x1], Some(w)) = (x_rest, w_rest.get(..QUAD_PAIR_BYTES)) {
+            let pair = (*x0 as u32 & 0xFFFF) | ((*x1 as u32) << 16);
+            let wv = _mm_xor_si128(_mm_loadl_epi64(w.as_ptr().cast()), flip);
+            let lo = widen(_mm_srai_epi16::<8>(_mm_unpacklo_epi8(wv, wv)));
+            acc = _mm_add_epi32(acc, _mm_madd_epi16(lo, _mm_set1_epi32(pair as i32)));
+        }
+        _mm_storeu_si128(out.as_mut_ptr().cast(), acc);
+    }
+    out
+}
+
+/// [`quad_dot`] one weight at a time: the definition the fast kernels are tested against.
+pub fn quad_dot_reference(x: &[i32], w: &[u8], _sum_x: i32) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    for (x, w) in x.chunks_exact(2).zip(w.chunks_exact(QUAD_PAIR_BYTES)) {
+        for (pair, w) in w.chunks_exact(4).enumerate() {
+            acc[2 * pair] +=
+                x[0] * ((w[0] ^ 0x80) as i8 as i32) + x[1] * ((w[2] ^ 0x80) as i8 as i32);
+            acc[2 * pair + 1] += x[0] * (w[3] as i8 as i32) + x[1] * (w[1] as i8 as i32);
+        }
+    }
+    acc
+}
+
+/// [`quad_dot`] on the DSP extension (Cortex-M4/M7; selected by `target_feature = "dsp"` on nightly,
+/// or by the crate feature `dsp` on a hard-float Cortex-M target): per word, `UXTB16` gives the `a` weights
+/// `(w(a,i0) + 128, w(a,i1) + 128)` and `SXTB16 ROR 8` the `b` weights `(w(b,i1), w(b,i0))` as
+/// int16 pairs; `SMLAD`/`SMLADX` with the input pair `(x0, x1)` do two MACs each: 12 instructions
+/// per 8 MACs, two pairs per iteration.
+#[cfg(all(
+    target_arch = "arm",
+    any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+))]
+#[inline(always)]
+pub fn quad_dot_dsp(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+    use core::arch::asm;
+    let pairs = (x.len() / 2).min(w.len() / QUAD_PAIR_BYTES);
+    let mut acc = [0i32; 4];
+    if pairs > 0 {
+        let xp = x.as_ptr();
+        // SAFETY: the loop reads `x[..2 · pairs]` (word-aligned, as `LDRD` needs) and
+        // `w[..8 · pairs]` (with `LDR`, which the M4 allows unaligned), both in bounds; the DSP
+        // instructions exist with the `dsp` extension this function is compiled for.
+        unsafe {
+            // One loop in asm, like the M3's: `PKHBT` packs the input pair into int16 halves,
+            // `UXTB16`/`SXTB16 ROR #8` unpack a weight word, `SMLAD`/`SMLADX` do two MACs each.
+            asm!(
+                // Two pairs per iteration; an odd count enters at the second.
+                "cmp {t}, #0",
+                "bne 3f",
+                "2:",
+                "ldrd {xx}, {t}, [{xp}], #8",
+                "pkhbt {xx}, {xx}, {t}, lsl #16",
+                "ldr {w}, [{wp}], #4",
+                "uxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a}, {xx}, {t}, {a}",
+                "smladx {b}, {xx}, {w}, {b}",
+                "ldr {w}, [{wp}], #4",
+                "uxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {c}, {xx}, {t}, {c}",
+                "smladx {d}, {xx}, {w}, {d}",
+                "3:",
+                "ldrd {xx}, {t}, [{xp}], #8",
+                "pkhbt {xx}, {xx}, {t}, lsl #16",
+                "ldr {w}, [{wp}], #4",
+                "uxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a}, {xx}, {t}, {a}",
+                "smladx {b}, {xx}, {w}, {b}",
+                "ldr {w}, [{wp}], #4",
+                "uxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {c}, {xx}, {t}, {c}",
+                "smladx {d}, {xx}, {w}, {d}",
+                "cmp {xp}, {end}",
+                "bne 2b",
+                xp = inout(reg) xp => _,
+                wp = inout(reg) w.as_ptr() => _,
+                end = in(reg) xp.add(2 * pairs),
+                xx = out(reg) _,
+                w = out(reg) _,
+                t = inout(reg) pairs & 1 => _,
+                a = inout(reg) acc[0],
+                b = inout(reg) acc[1],
+                c = inout(reg) acc[2],
+                d = inout(reg) acc[3],
+                options(nostack, readonly),
+            );
+        }
+    }
+    let offset = 128 * sum_x;
+    [acc[0] - offset, acc[1], acc[2] - offset, acc[3]]
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::format::WeightGeometry;
+    use crate::rng::Rng;
+    use std::vec;
+
+    /// The fast kernel against the reference on random windows and weights, extremes included.
+    #[test]
+    fn packed_matches_reference() {
+        let mut rng = Rng::new(7);
+        for case in 0..2000 {
+            let n = 2 * (1 + rng.below(MAX_CHUNK as u32 / 2) as usize);
+            let extreme = case % 5 == 0;
+            let x: std::vec::Vec<i32> = (0..n)
+                .map(|_| {
+                    if extreme {
+                        [-128, 127][rng.below(2) as usize]
+                    } else {
+                        rng.below(256) as i32 - 128
+                    }
+                })
+                .collect();
+            let g = WeightGeometry::dense(n, 4);
+            let mut w = vec![0u8; g.len() as usize];
+            let pick = |rng: &mut Rng| {
+                if extreme {
+                    [-127i8, 127][rng.below(2) as usize]
+                } else {
+                    (rng.below(255) as i32 - 127) as i8
+                }
+            };
+            let table: std::vec::Vec<i8> = (0..4 * n).map(|_| pick(&mut rng)).collect();
+            g.pack(&mut w, |v, _, i| table[v * n + i]);
+            let sum: i32 = x.iter().sum();
+            let want: [i32; 4] =
+                core::array::from_fn(|v| (0..n).map(|i| x[i] * table[v * n + i] as i32).sum());
+            assert_eq!(
+                quad_dot_reference(&x, &w, sum),
+                want,
+                "reference, case {case}"
+            );
+            assert_eq!(quad_dot_packed(&x, &w, sum), want, "packed, case {case}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(quad_dot_sse2(&x, &w), want, "sse2, case {case}");
+        }
+    }
+}
