@@ -113,32 +113,19 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The recipe these arguments ask for: the preset's default unless `--loss` names one; the
-    /// flags given on top of it.
+    /// The recipe these arguments ask for: the preset's default unless `--loss` names one, with
+    /// the flags given on top of it.
     pub fn recipe(&self) -> Recipe {
-        let base = match self.loss {
+        let mut r = match self.loss {
             None => Recipe::default_for(self.preset),
-            Some(loss) => Recipe {
-                loss,
-                spectral_norm: false,
-                r1: None,
-            },
+            Some(loss) => Recipe::of(loss),
         };
-        Recipe {
-            loss: base.loss,
-            spectral_norm: base.spectral_norm || self.spectral_norm,
-            r1: match self.r1 {
-                Some(g) => (g != 0.0).then_some(g),
-                None => base.r1,
-            },
+        r.spectral_norm |= self.spectral_norm;
+        if let Some(g) = self.r1 {
+            r.r1 = (g != 0.0).then_some(g);
         }
-    }
-
-    /// The training config these arguments describe.
-    pub fn config(&self, dataset: Dataset) -> TrainConfig {
-        let recipe = self.recipe();
-        let loss = recipe.loss;
-        let mut optim = loss.default_optim();
+        r.n_critic = self.n_critic.unwrap_or(r.n_critic);
+        let optim = &mut r.optim;
         if let Some(k) = self.optimizer {
             optim.kind = k;
             if k == OptimizerKind::Adam && optim.beta2 == 0.0 {
@@ -156,22 +143,23 @@ impl ModelArgs {
         if let Some(b) = self.beta2 {
             optim.beta2 = b;
         }
-        TrainConfig::new(
-            self.preset,
-            loss,
-            self.n_critic.unwrap_or(loss.default_n_critic()),
-            optim,
-        )
-        .with_dataset(dataset)
-        .with_conditional(self.conditional)
-        .with_spectral_norm(recipe.spectral_norm)
-        .with_batch(self.batch)
-        .with_lambda(self.lambda)
-        .with_clip(self.clip)
-        .with_seed(self.seed)
-        .with_ema(self.ema)
-        .with_r1(recipe.r1)
-        .with_r1_every(Some(self.r1_every))
+        r
+    }
+
+    /// The training config these arguments describe.
+    pub fn config(&self, dataset: Dataset) -> TrainConfig {
+        let recipe = self.recipe();
+        TrainConfig::new(self.preset, recipe.loss, recipe.n_critic, recipe.optim)
+            .with_dataset(dataset)
+            .with_conditional(self.conditional)
+            .with_spectral_norm(recipe.spectral_norm)
+            .with_batch(self.batch)
+            .with_lambda(self.lambda)
+            .with_clip(self.clip)
+            .with_seed(self.seed)
+            .with_ema(self.ema)
+            .with_r1(recipe.r1)
+            .with_r1_every(Some(self.r1_every))
     }
 }
 
@@ -611,4 +599,38 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     println!("seconds {dt:.3} for {} generator iterations", a.iters);
     println!("generator_iters_per_s {:.3}", a.iters as f64 / dt);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objective::Loss;
+
+    fn model(args: &[&str]) -> ModelArgs {
+        let cli = Cli::try_parse_from([&["tinygan", "bench"], args].concat()).unwrap();
+        match cli.command {
+            Command::Bench(b) => b.model,
+            _ => unreachable!("bench was parsed"),
+        }
+    }
+
+    #[test]
+    fn without_loss_the_preset_recipe_applies_and_flags_go_on_top() {
+        for preset in [Preset::Tiny, Preset::Dcgan, Preset::Mlp] {
+            let r = model(&["--preset", preset.name()]).recipe();
+            assert_eq!(r, Recipe::default_for(preset));
+        }
+        // --loss picks that objective's own defaults, not the preset's recipe.
+        let r = model(&["--loss", "ns-gan"]).recipe();
+        assert_eq!(r, Recipe::of(Loss::NsGan));
+        // --lr sets both networks, replacing hinge's two time-scales; --lr-d then splits again.
+        let r = model(&["--loss", "hinge", "--lr", "3e-4"]).recipe();
+        assert_eq!((r.optim.lr_g(), r.optim.lr_d()), (3e-4, 3e-4));
+        let r = model(&["--loss", "hinge", "--lr", "3e-4", "--lr-d", "1e-3"]).recipe();
+        assert_eq!((r.optim.lr_g(), r.optim.lr_d()), (3e-4, 1e-3));
+        let r = model(&["--loss", "ns-gan", "--r1", "2", "--n-critic", "3"]).recipe();
+        assert_eq!((r.r1, r.n_critic), (Some(2.0), 3));
+        // --r1 0 turns a recipe's R1 off.
+        assert_eq!(model(&["--r1", "0"]).recipe().r1, None);
+    }
 }

@@ -75,28 +75,39 @@ pub struct OptimSettings {
     pub beta2: f64,
 }
 
-/// What `tinygan train` trains when no `--loss` is named: an objective and the options that go with
-/// it. Each preset's is the winner of the recipe study (`scripts/recipe-study.sh`,
-/// `docs/study/`), the recipe that reached the best FCD for the same CPU time.
+/// What `tinygan train` trains when no `--loss` is named: an objective and the settings that go
+/// with it. Each preset's is the winner of the recipe study (`scripts/recipe-study.sh`,
+/// `docs/study/`): the recipe that reached the best FCD for the same CPU time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recipe {
-    /// The objective (with its own default optimiser and k).
+    /// The objective.
     pub loss: Loss,
     /// Spectral normalisation in the critic.
     pub spectral_norm: bool,
     /// R1 weight γ on real digits, if any.
     pub r1: Option<f64>,
+    /// Critic steps per generator step.
+    pub n_critic: usize,
+    /// Optimiser settings.
+    pub optim: OptimSettings,
 }
 
 impl Recipe {
+    /// `loss` with its own defaults (optimiser, k), no spectral norm, no R1.
+    pub fn of(loss: Loss) -> Recipe {
+        Recipe {
+            loss,
+            spectral_norm: false,
+            r1: None,
+            n_critic: loss.default_n_critic(),
+            optim: loss.default_optim(),
+        }
+    }
+
     /// The default recipe of `preset`.
     pub fn default_for(preset: Preset) -> Recipe {
         match preset {
-            Preset::Tiny | Preset::Dcgan | Preset::Mlp | Preset::Toy => Recipe {
-                loss: Loss::WganGp,
-                spectral_norm: false,
-                r1: None,
-            },
+            Preset::Tiny | Preset::Dcgan | Preset::Mlp | Preset::Toy => Recipe::of(Loss::WganGp),
         }
     }
 }
