@@ -115,7 +115,7 @@ impl TrainConfig {
     pub fn r1_weight(&self, step: u64) -> f64 {
         let every = self.r1_every.unwrap_or(DEFAULT_R1_EVERY).max(1);
         match self.r1 {
-            Some(gamma) if step % every == 0 => every as f64 * gamma / 2.0,
+            Some(gamma) if step.is_multiple_of(every) => every as f64 * gamma / 2.0,
             _ => 0.0,
         }
     }
