@@ -21,11 +21,14 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softplus;
 use clap::{Parser, Subcommand};
+use trainer::config::TrainConfig;
+use trainer::data::{Dataset, TrainData};
 use trainer::data::{gaussians8_centers, gaussians8_modes_covered};
 use trainer::model::{Preset, lrelu};
 use trainer::objective::Loss;
 use trainer::report::{XySeries, plot_xy, read_metrics, save_scatter_png};
-use trainer::train::{Dataset, TrainConfig, TrainData, Trainer, fixed_noise};
+use trainer::sample::fixed_noise;
+use trainer::train::Trainer;
 
 #[derive(Parser)]
 #[command(about = "tinygan's experiments (docs/experiments.md)")]

@@ -21,15 +21,15 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Pa
 use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
 
-use crate::conv_cpu::{self, Geometry};
-use crate::linear_cpu::linear;
+use crate::kernels::conv_cpu::{self, Geometry};
+use crate::kernels::linear_cpu::linear;
 use serde::{Deserialize, Serialize};
 
 /// Negative slope of every LeakyReLU.
 pub const LEAKY_SLOPE: f64 = 0.2;
 
 /// A model preset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// Fully connected GAN on MNIST.
@@ -188,6 +188,21 @@ impl GeneratorConfig {
 }
 
 impl Generator {
+    /// A weightless generator that holds a slot while the optimiser owns the real one.
+    pub(crate) fn placeholder() -> Self {
+        Generator {
+            fc: Vec::new(),
+            bn0: None,
+            up1: None,
+            bn1: None,
+            up2: None,
+            z_dim: 0,
+            num_classes: 0,
+            ch0: 0,
+            tanh_out: false,
+        }
+    }
+
     /// Generates samples from latents `z` `[N, z_dim]` and, for a conditional model, one-hot labels
     /// `[N, num_classes]`. Returns `[N, 784]` images in `[-1, 1]` (or `[N, 2]` toy points).
     pub fn forward(&self, z: Tensor<2>, onehot: Option<Tensor<2>>) -> Tensor<2> {
@@ -441,6 +456,17 @@ fn leaky_grad<const D: usize>(pre: Tensor<D>) -> Tensor<D> {
 }
 
 impl Critic {
+    /// A weightless critic that holds a slot while the optimiser owns the real one.
+    pub(crate) fn placeholder() -> Self {
+        Critic {
+            conv: Vec::new(),
+            fc: Vec::new(),
+            embed: None,
+            sn_u: Vec::new(),
+            data_dim: 0,
+        }
+    }
+
     /// Whether the critic has spectral normalisation.
     pub fn spectral_norm(&self) -> bool {
         !self.sn_u.is_empty()

@@ -24,7 +24,7 @@
 //! `examples/conv_profile.rs` times both paths; the tests below check them against each other, and
 //! `tests/gradient_penalty.rs` checks the penalty gradient through them against finite differences.
 
-use crate::cpu_gemm::uses_gemm;
+use crate::kernels::cpu_gemm::uses_gemm;
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -235,7 +235,7 @@ fn record<C: CheckpointStrategy>(
 /// burn-flex's own convolutions).
 mod kernels {
     use super::*;
-    use crate::cpu_gemm::{Real, Scratch, common_dtype, matmul, tensor, values};
+    use crate::kernels::cpu_gemm::{Real, Scratch, common_dtype, matmul, tensor, values};
 
     /// Per-sample sizes of one convolution: input `[b, h, w]`, kernel `k × k`, output `[·, oh, ow]`.
     #[derive(Clone, Copy, Debug)]
@@ -621,7 +621,7 @@ mod kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu_gemm::test_util::{assert_close, randn as rand4};
+    use crate::kernels::cpu_gemm::test_util::{assert_close, randn as rand4};
 
     const GEOM: Geometry = Geometry {
         stride: 2,
