@@ -1,141 +1,165 @@
-//! `metrics.csv`: one row per training iteration, written and read through the `csv` crate from
-//! one serde struct, [`MetricsRow`], whose fields are the file's columns in order.
+//! `metrics.csv`: one row per training iteration, resumable.
+//!
+//! The file's columns are [`MetricsRow`]'s fields in order: the struct, its column list and its
+//! field access come from one list in `metrics_row!`. Hand-written CSV: the values are plain numbers
+//! (no quoting), and the `csv` crate (1.4) would turn on a feature of `serde_core` that recompiles
+//! Burn's whole dependency tree.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use export::atomic::write_atomic_with;
-use serde::{Deserialize, Serialize};
 
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// How often [`MetricsCsv::append`] flushes to disk at the latest.
 pub const METRICS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One row of `metrics.csv`: the numbers of one training iteration. A field that does not apply
-/// (e.g. `wasserstein` for a non-Wasserstein loss, `g_loss` on an iteration without a generator
-/// step) is `None` and written as an empty field.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsRow {
-    /// Iteration number (1-based count of completed iterations, as the trainer numbers them).
-    pub iter: u64,
+/// Declares [`MetricsRow`] from its value columns (after `iter`), in file order, with
+/// [`METRICS_COLUMNS`] and the row's field access by column: one list for all three.
+macro_rules! metrics_row {
+    ($($(#[doc = $doc:literal])* $column:ident,)+) => {
+        /// One row of `metrics.csv`: the numbers of one training iteration. A field that does not
+        /// apply (e.g. `wasserstein` for a non-Wasserstein loss, `g_loss` on an iteration without
+        /// a generator step) is `None` and written as an empty field.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct MetricsRow {
+            /// Iteration number (1-based count of completed iterations, as the trainer numbers
+            /// them).
+            pub iter: u64,
+            $($(#[doc = $doc])* pub $column: Option<f64>,)+
+        }
+
+        /// Columns of `metrics.csv`, in order (its header line, comma-separated).
+        pub const METRICS_COLUMNS: &[&str] = &["iter", $(stringify!($column)),+];
+
+        impl MetricsRow {
+            /// The value columns (all but `iter`), in file order.
+            pub fn values(&self) -> Vec<Option<f64>> {
+                vec![$(self.$column),+]
+            }
+
+            fn value_mut(&mut self, column: &str) -> Option<&mut Option<f64>> {
+                match column {
+                    $(stringify!($column) => Some(&mut self.$column),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+metrics_row! {
     /// Discriminator (critic) loss.
-    pub d_loss: Option<f64>,
+    d_loss,
     /// Generator loss.
-    pub g_loss: Option<f64>,
+    g_loss,
     /// Wasserstein-distance estimate (WGAN critics: `E[D(real)] - E[D(fake)]`).
-    pub wasserstein: Option<f64>,
+    wasserstein,
     /// Share of real samples the discriminator classifies as real, in `[0, 1]`.
-    pub d_acc_real: Option<f64>,
+    d_acc_real,
     /// Share of fake samples the discriminator classifies as fake, in `[0, 1]`.
-    pub d_acc_fake: Option<f64>,
+    d_acc_fake,
     /// Gradient norm (e.g. of the gradient penalty's interpolates, or of the parameters).
-    pub grad_norm: Option<f64>,
+    grad_norm,
     /// Norm of the generator loss's gradient with respect to the generator's parameters.
-    pub g_grad_norm: Option<f64>,
+    g_grad_norm,
     /// Training speed over the recent window, iterations per second.
-    pub iters_per_s: Option<f64>,
+    iters_per_s,
     /// Seconds since the run started (including earlier sessions of a resumed run).
-    pub elapsed_s: Option<f64>,
+    elapsed_s,
     /// Process CPU seconds (all threads) spent in training steps since the run started, earlier
     /// sessions included; FCD measurements and sample grids are not counted. Training budgets
     /// are compared in this, so that a busy machine does not bias them.
-    pub cpu_s: Option<f64>,
+    cpu_s,
     /// Fréchet classifier distance of generated digits (`tinygan train --eval-every`), on the
     /// iterations where it was measured.
-    pub fcd: Option<f64>,
+    fcd,
     /// The same FCD for the moving average of the generator's weights (what sampling and export
     /// use), when the run keeps one.
-    pub fcd_ema: Option<f64>,
+    fcd_ema,
 }
 
 impl MetricsRow {
-    /// The row as a CSV line (without the newline). Numbers use the shortest round-trip
+    /// The row as a CSV line (without the newline). Numbers use Rust's shortest round-trip
     /// formatting (exponent notation for very large or small values), so reading back is exact.
     pub fn to_csv_line(&self) -> String {
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(Vec::new());
-        // Writing numbers into memory cannot fail.
-        let _ = w.serialize(self);
-        let bytes = w.into_inner().unwrap_or_default();
-        String::from_utf8_lossy(&bytes).trim_end().to_string()
+        let mut line = self.iter.to_string();
+        for v in self.values() {
+            line.push(',');
+            if let Some(v) = v {
+                line.push_str(&format!("{v:?}"));
+            }
+        }
+        line
     }
 }
 
-/// The header line of `metrics.csv` (without the newline): [`MetricsRow`]'s field names, which
-/// csv writes before the first row serialised with headers on.
+/// The header line of `metrics.csv` (without the newline).
 pub fn header_line() -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    // Writing numbers into memory cannot fail.
-    let _ = w.serialize(MetricsRow::default());
-    let bytes = w.into_inner().unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes);
-    text.lines().next().unwrap_or_default().to_string()
+    METRICS_COLUMNS.join(",")
 }
 
 /// Parses CSV text with a `metrics.csv` header. Columns are matched by name (unknown ones are
 /// ignored, `iter` is required). A final line without a trailing newline that does not parse is a
 /// row torn by a crash and is skipped; any other bad line is an error.
 fn parse_metrics(text: &str, origin: &Path) -> Result<Vec<MetricsRow>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let header = reader
-        .headers()
-        .with_context(|| format!("{}: unreadable header", origin.display()))?
-        .clone();
-    if header.is_empty() {
+    let mut lines = text.split_inclusive('\n').enumerate();
+    let Some((_, header)) = lines.next() else {
         return Ok(Vec::new());
-    }
-    ensure!(
-        header.iter().any(|c| c == "iter"),
-        "{}: header has no `iter` column: {:?}",
-        origin.display(),
-        header.iter().collect::<Vec<_>>().join(",")
-    );
-    let records = reader
-        .records()
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("cannot parse {}", origin.display()))?;
-    let torn_tail = !text.ends_with('\n');
-    let mut rows = Vec::with_capacity(records.len());
-    for (i, record) in records.iter().enumerate() {
-        match parse_row(record, &header) {
+    };
+    let columns: Vec<&str> = header.trim_end().split(',').map(str::trim).collect();
+    let iter_col = columns.iter().position(|&c| c == "iter").ok_or_else(|| {
+        anyhow!(
+            "{}: header has no `iter` column: {header:?}",
+            origin.display()
+        )
+    })?;
+    let mut rows = Vec::new();
+    for (index, raw) in lines {
+        let complete = raw.ends_with('\n');
+        let line = raw.trim_end();
+        if line.is_empty() {
+            continue;
+        }
+        match parse_row(line, &columns, iter_col) {
             Ok(row) => rows.push(row),
-            Err(_) if torn_tail && i + 1 == records.len() => break,
-            Err(e) => {
-                let line = record.position().map_or(0, |p| p.line());
-                let fields = record.iter().collect::<Vec<_>>().join(",");
-                bail!("{}: line {line}: {e}: {fields:?}", origin.display())
-            }
+            Err(_) if !complete => break,
+            Err(e) => bail!("{}: line {}: {e}: {line:?}", origin.display(), index + 1),
         }
     }
     Ok(rows)
 }
 
-fn parse_row(record: &csv::StringRecord, header: &csv::StringRecord) -> Result<MetricsRow> {
+fn parse_row(line: &str, columns: &[&str], iter_col: usize) -> Result<MetricsRow> {
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     ensure!(
-        record.len() == header.len(),
+        fields.len() == columns.len(),
         "{} fields, header has {}",
-        record.len(),
-        header.len()
+        fields.len(),
+        columns.len()
     );
-    record.deserialize(Some(header)).map_err(|e| {
-        let field = match e.kind() {
-            csv::ErrorKind::Deserialize { err, .. } => err.field(),
-            _ => None,
-        };
-        let field = field.and_then(|i| usize::try_from(i).ok());
-        match field.and_then(|i| Some((header.get(i)?, record.get(i)?))) {
-            Some((column, value)) => anyhow!("bad {column} value {value:?}: {e}"),
-            None => anyhow!("{e}"),
+    let mut row = MetricsRow {
+        iter: fields[iter_col]
+            .parse()
+            .with_context(|| format!("bad iter {:?}", fields[iter_col]))?,
+        ..MetricsRow::default()
+    };
+    for (column, field) in columns.iter().zip(&fields) {
+        if let Some(slot) = row.value_mut(column)
+            && !field.is_empty()
+        {
+            *slot = Some(
+                field
+                    .parse()
+                    .with_context(|| format!("bad {column} value {field:?}"))?,
+            );
         }
-    })
+    }
+    Ok(row)
 }
 
 /// Reads a `metrics.csv` written by [`MetricsCsv`] (for plotting, or to inspect a run).
@@ -145,25 +169,13 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsRow>> {
     parse_metrics(&text, path)
 }
 
-/// Writes the header and `rows` as a whole new `metrics.csv` at `path`, atomically.
-fn rewrite(path: &Path, rows: &[MetricsRow]) -> io::Result<()> {
-    write_atomic_with(path, |w| {
-        writeln!(w, "{}", header_line())?;
-        let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(w);
-        for row in rows {
-            csv.serialize(row)?;
-        }
-        csv.flush()
-    })
-}
-
 /// Appends one row per iteration to `metrics.csv` in a run directory. Rows are buffered and
-/// flushed at least every [`METRICS_FLUSH_INTERVAL`], on [`MetricsCsv::flush`], and when dropped
-/// (by the csv writer), so `tail -f metrics.csv` follows a run live.
+/// flushed at least every [`METRICS_FLUSH_INTERVAL`], on [`MetricsCsv::flush`], and when dropped,
+/// so `tail -f metrics.csv` follows a run live.
 #[derive(Debug)]
 pub struct MetricsCsv {
     path: PathBuf,
-    writer: csv::Writer<File>,
+    writer: BufWriter<File>,
     last_flush: Instant,
     elapsed_before: f64,
     cpu_before: f64,
@@ -176,7 +188,8 @@ impl MetricsCsv {
         fs::create_dir_all(run_dir)
             .with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
         let path = run_dir.join(METRICS_FILE);
-        rewrite(&path, &[]).with_context(|| format!("cannot write {}", path.display()))?;
+        write_atomic_with(&path, |w| writeln!(w, "{}", header_line()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Self::open_append(path)
     }
 
@@ -198,7 +211,14 @@ impl MetricsCsv {
             .into_iter()
             .filter(|r| r.iter <= resumed_iter)
             .collect();
-        rewrite(&path, &kept).with_context(|| format!("cannot rewrite {}", path.display()))?;
+        write_atomic_with(&path, |w| {
+            writeln!(w, "{}", header_line())?;
+            for row in &kept {
+                writeln!(w, "{}", row.to_csv_line())?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot rewrite {}", path.display()))?;
         let mut csv = Self::open_append(path)?;
         csv.elapsed_before = kept.iter().rev().find_map(|r| r.elapsed_s).unwrap_or(0.0);
         csv.cpu_before = kept.iter().rev().find_map(|r| r.cpu_s).unwrap_or(0.0);
@@ -234,9 +254,7 @@ impl MetricsCsv {
             .with_context(|| format!("cannot open {} for appending", path.display()))?;
         Ok(Self {
             path,
-            writer: csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(file),
+            writer: BufWriter::new(file),
             last_flush: Instant::now(),
             elapsed_before: 0.0,
             cpu_before: 0.0,
@@ -250,8 +268,7 @@ impl MetricsCsv {
 
     /// Appends one row; flushes if the last flush is [`METRICS_FLUSH_INTERVAL`] old.
     pub fn append(&mut self, row: &MetricsRow) -> Result<()> {
-        self.writer
-            .serialize(row)
+        writeln!(self.writer, "{}", row.to_csv_line())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         if self.last_flush.elapsed() >= METRICS_FLUSH_INTERVAL {
             self.flush()?;
@@ -267,3 +284,13 @@ impl MetricsCsv {
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
 }
+
+impl Drop for MetricsCsv {
+    fn drop(&mut self) {
+        let _ = self.writer.flush();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images: sample grids, scatter plots, GIF
+// ---------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ pub use images::{
     GIF_LABEL_HEIGHT, GRID_GUTTER_GREY, GRID_SCALE, grid_image, save_gif, save_gif_from_pngs,
     save_gray_png, save_grid_png,
 };
-pub use metrics::{METRICS_FILE, METRICS_FLUSH_INTERVAL, MetricsCsv, MetricsRow, read_metrics};
+pub use metrics::{
+    METRICS_COLUMNS, METRICS_FILE, METRICS_FLUSH_INTERVAL, MetricsCsv, MetricsRow, read_metrics,
+};
 pub use plots::{
     PLOT_PANEL_HEIGHT, PLOT_WIDTH, SCATTER_SIZE, XySeries, plot_losses, plot_xy, save_scatter_png,
 };
