@@ -3,9 +3,8 @@
 //! framework-free reference forward pass agrees too.
 
 use burn::prelude::*;
-/// The export crate's own tract helpers (one copy of the tract plumbing).
-#[path = "../../export/tests/common/mod.rs"]
-mod common;
+/// The export crate's tract helpers (one copy of the tract plumbing).
+use tract_check as common;
 use trainer::model::Preset;
 use trainer::to_spec::generator_spec;
 

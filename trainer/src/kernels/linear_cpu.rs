@@ -28,7 +28,7 @@ use burn::prelude::*;
 ///
 /// ```
 /// use burn::prelude::*;
-/// use trainer::linear_cpu::linear;
+/// use trainer::kernels::linear_cpu::linear;
 ///
 /// let device = Device::flex();
 /// let x = Tensor::<2>::from_floats([[1.0, 2.0]], &device);
