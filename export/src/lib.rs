@@ -32,6 +32,7 @@
 //! tanh (f32 in both, different implementations) can differ, by at most 1 LSB of the u8 output.
 #![deny(missing_docs)]
 
+pub mod atomic;
 mod fold;
 mod onnx;
 mod quant;
@@ -428,7 +429,7 @@ pub fn fidelity(pixels: &[u8], reference: &[f32]) -> (f64, f64, f64) {
 }
 
 fn write_file(path: PathBuf, bytes: &[u8]) -> Result<(), ExportError> {
-    std::fs::write(&path, bytes).map_err(|source| ExportError::Io { path, source })
+    atomic::write_atomic(&path, bytes).map_err(|source| ExportError::Io { path, source })
 }
 
 /// Writes `generator.onnx`, `generator.int8.onnx`, `generator.tgb`, `report.json` and

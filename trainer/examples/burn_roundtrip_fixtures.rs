@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::module::Module;
 use trainer::model::Preset;
+use trainer::sample::fixed_noise;
 use trainer::to_spec::{generator_spec, warmed_up_trainer};
-use trainer::train::fixed_noise;
 
 /// Latents per case.
 const N: usize = 8;

@@ -1,12 +1,12 @@
-//! Times every convolution of the conv presets on the CPU backend, `trainer::conv_cpu` (im2col +
-//! GEMMs over chunks of the batch) against burn-flex's own, forward and forward + backward.
+//! Times every convolution of the conv presets on the CPU backend, `trainer::kernels::conv_cpu`
+//! (im2col + GEMMs over chunks of the batch) against burn-flex's own, forward and forward + backward.
 //! `cargo run --release -p trainer --example conv_profile [BATCH]` (default 128).
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use std::time::Instant;
-use trainer::conv_cpu::{self, Geometry};
+use trainer::kernels::conv_cpu::{self, Geometry};
 
 const GEOM: Geometry = Geometry {
     stride: 2,

@@ -7,10 +7,12 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::{relu, softplus, tanh};
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use trainer::config::TrainConfig;
+use trainer::data::TrainData;
 use trainer::device::{DeviceChoice, choose};
 use trainer::model::{Preset, lrelu};
 use trainer::objective::Loss;
-use trainer::train::{TrainConfig, TrainData, Trainer};
+use trainer::train::Trainer;
 
 type Op = fn(Tensor<4>, Tensor<4>) -> Tensor<4>;
 

@@ -20,12 +20,12 @@ pub mod classifier;
 pub mod frechet;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use burn::prelude::*;
+use rand::SeedableRng;
 use rand::seq::index;
-use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
@@ -35,11 +35,11 @@ pub use classifier::{
 };
 pub use frechet::{GaussianStats, class_entropy, frechet_distance, frechet_distance_stats};
 
-use crate::checkpoint;
+use crate::checkpoint::{LoadedGenerator, Weights};
 use crate::data::{self, IMAGE_PIXELS, Split};
-use crate::device::{self, DeviceChoice};
 use crate::model::Generator;
-use crate::train::{LoadedGenerator, Trainer, Weights, generate};
+use crate::rundir::RunDir;
+use crate::sample::{LabelError, cycling_labels, draw};
 
 /// A sample counts as "confident" when its top class probability exceeds this.
 pub const CONFIDENCE_THRESHOLD: f32 = 0.9;
@@ -170,45 +170,6 @@ impl fmt::Display for EvalReport {
     }
 }
 
-/// `tinygan eval`: scores generated digits against MNIST with a cached digit classifier.
-#[derive(clap::Args, Debug, Clone)]
-#[command(group(clap::ArgGroup::new("input").args(["run", "idx"]).multiple(false)))]
-pub struct EvalArgs {
-    /// Run directory whose generator draws the samples.
-    #[arg(long)]
-    pub run: Option<PathBuf>,
-    /// IDX3 ubyte file of 28×28 digits (e.g. from `tinygan sample` or the runtime), gzipped or not.
-    #[arg(long)]
-    pub idx: Option<PathBuf>,
-    /// Number of samples (an IDX file with fewer images is used whole; the floor uses as many real
-    /// training digits).
-    #[arg(long, default_value_t = 10_000)]
-    pub n: usize,
-    /// MNIST directory [default: $TINYGAN_DATA, else ./data/mnist]; downloaded if missing.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Compute device: auto = a hardware GPU through wgpu if present, else the CPU backend.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    /// Retrain the classifier (and rewrite its cache) even if a valid cache exists. Without
-    /// --run/--idx only trains and prints the accuracy and the floor.
-    #[arg(long)]
-    pub train_classifier: bool,
-    /// Seed of the generator's noise and of the choice of real training digits for the floor.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Classifier cache file [default: $TINYGAN_CACHE/classifier.bpk, else
-    /// ~/.cache/tinygan/classifier.bpk]; its metadata is the same name with `.json`.
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Also write the report as JSON to this file.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Which generator weights of the run to evaluate (`--run`).
-    #[arg(long, value_enum, default_value_t = Weights::Averaged)]
-    pub weights: Weights,
-}
-
 /// Digits to evaluate, as `u8` pixels (`n × 784`).
 #[derive(Clone, Debug)]
 pub struct Samples {
@@ -251,7 +212,8 @@ pub fn sample_run(
     weights: Weights,
     device: &Device,
 ) -> anyhow::Result<Samples> {
-    let ck = checkpoint::path_in(run_dir);
+    let run = RunDir::new(run_dir);
+    let ck = run.checkpoint();
     if !ck.exists() {
         bail!(
             "--run {}: no checkpoint ({} is missing)",
@@ -264,7 +226,7 @@ pub fn sample_run(
         config: cfg,
         iteration,
         averaged,
-    } = Trainer::load_generator(&ck, device, weights)?;
+    } = run.load_generator(device, weights)?;
     if !cfg.preset.is_image() {
         bail!(
             "--run {} is a {} run: it does not make digits",
@@ -272,10 +234,8 @@ pub fn sample_run(
             cfg.preset.name()
         );
     }
-    let labels = cfg
-        .conditional
-        .then(|| (0..n).map(|i| (i % NUM_CLASSES) as u8).collect::<Vec<_>>());
-    let images = generate_digits(&generator, n, seed, labels.as_deref(), device);
+    let labels = cfg.conditional.then(|| cycling_labels(n, NUM_CLASSES));
+    let images = generate_digits(&generator, n, seed, labels.as_deref(), device)?;
     Ok(Samples {
         images,
         n,
@@ -288,28 +248,17 @@ pub fn sample_run(
     })
 }
 
-/// `n` digits as `u8` pixels from `generator` (on `device`), latents drawn from `seed`, in batches
-/// of 256; `labels` (`n` classes) for a conditional generator.
+/// `n` digits as `u8` pixels from `generator` (on `device`), latents drawn from `seed` (see
+/// [`draw`]); `labels` (`n` classes) for a conditional generator.
 pub fn generate_digits(
     generator: &Generator,
     n: usize,
     seed: u64,
     labels: Option<&[u8]>,
     device: &Device,
-) -> Vec<u8> {
-    let zd = generator.z_dim;
-    let mut rng = Pcg64::seed_from_u64(seed);
-    let z: Vec<f32> = (0..n * zd)
-        .map(|_| rng.sample(rand_distr::StandardNormal))
-        .collect();
-    let mut images = Vec::with_capacity(n * IMAGE_PIXELS);
-    for lo in (0..n).step_by(256) {
-        let hi = (lo + 256).min(n);
-        let l = labels.map(|l| &l[lo..hi]);
-        let out = generate(generator, &z[lo * zd..hi * zd], l, device);
-        images.extend(out.iter().map(|&v| data::signed_to_pixel(v)));
-    }
-    images
+) -> Result<Vec<u8>, LabelError> {
+    let values = draw(generator, n, seed, labels, device)?;
+    Ok(values.into_iter().map(data::signed_to_pixel).collect())
 }
 
 /// `n` distinct training images chosen with `seed` (all of them, in order, if `n ≥ len`).
@@ -447,89 +396,7 @@ pub fn quick_fcd(
     n: usize,
     seed: u64,
 ) -> anyhow::Result<f64> {
-    let labels: Option<Vec<u8>> =
-        (generator.num_classes > 0).then(|| (0..n).map(|i| (i % NUM_CLASSES) as u8).collect());
-    let images = generate_digits(generator, n, seed, labels.as_deref(), gen_device);
+    let labels = (generator.num_classes > 0).then(|| cycling_labels(n, NUM_CLASSES));
+    let images = generate_digits(generator, n, seed, labels.as_deref(), gen_device)?;
     probe.fcd(&images, n)
-}
-
-/// Runs `tinygan eval`.
-pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
-    if args.run.is_some() && args.idx.is_some() {
-        bail!("give only one of --run DIR and --idx FILE");
-    }
-    if args.run.is_none() && args.idx.is_none() && !args.train_classifier {
-        bail!("give --run DIR or --idx FILE (or --train-classifier to only train the classifier)");
-    }
-    if args.n < 2 {
-        bail!("--n must be at least 2 (a covariance needs two samples)");
-    }
-    let chosen = device::choose(args.device)?;
-    let dev = &chosen.device;
-    let data_dir = data::resolve_data_dir(args.data.as_deref());
-    let cache = args.cache.clone().unwrap_or_else(default_cache_path);
-
-    // The input first: a bad path or file fails before minutes of classifier training.
-    let samples = match (&args.run, &args.idx) {
-        (Some(r), _) => Some(sample_run(r, args.n, args.seed, args.weights, dev)?),
-        (_, Some(p)) => Some(read_idx_samples(p, args.n)?),
-        _ => None,
-    };
-    let n = samples.as_ref().map_or(args.n, |s| s.n);
-    data::ensure_mnist(&data_dir)?;
-    let train = data::load_mnist(&data_dir, Split::Train)?;
-    if n > train.len {
-        bail!(
-            "--n {n} exceeds the {} training digits the floor is drawn from",
-            train.len
-        );
-    }
-    if n < 1000 {
-        eprintln!(
-            "note: with only {n} samples the FCD is noisy and biased upwards; compare only with the floor printed here"
-        );
-    }
-    eprintln!(
-        "eval on {}; classifier cache {}",
-        chosen.description,
-        cache.display()
-    );
-    let probe = FcdProbe::load(&data_dir, &cache, dev, args.train_classifier)?;
-    let floor_images = random_subset(&train.images, n, args.seed);
-    drop(train);
-
-    let Some(samples) = samples else {
-        let real = Samples {
-            images: floor_images,
-            n,
-            labels: None,
-            source: "real MNIST training digits".into(),
-        };
-        let (feats, probs) = probe.features(&real.images, n);
-        let floor = frechet_distance_stats(
-            &GaussianStats::from_features(&feats, FEATURE_DIM),
-            &probe.reference,
-        );
-        let fig = ClassFigures::from_probs(&probs);
-        println!(
-            "classifier test accuracy  {:.2}%",
-            probe.classifier_accuracy * 100.0
-        );
-        println!(
-            "FCD floor                 {floor:.4}   ({n} real training digits vs the test set)"
-        );
-        println!(
-            "class entropy             {:.4} nats; confident (> 90%) {:.2}%",
-            fig.entropy,
-            fig.confident_share * 100.0
-        );
-        return Ok(());
-    };
-    let report = probe.report(&samples, &floor_images)?;
-    println!("{report}");
-    if let Some(p) = &args.json {
-        let s = serde_json::to_string_pretty(&report)?;
-        std::fs::write(p, s).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::Preset;
 
 /// A training objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
     /// Minimax GAN (saturating generator loss).
@@ -47,7 +47,7 @@ pub enum PenaltyShape {
 }
 
 /// Which optimiser to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// Adam.

@@ -123,11 +123,11 @@ pub fn warmed_up_trainer(
 ) -> anyhow::Result<crate::train::Trainer> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
-    let data = crate::train::TrainData::Images {
+    let data = crate::data::TrainData::Images {
         images: (0..128 * 784).map(|_| rng.random()).collect(),
         labels: (0..128).map(|_| rng.random_range(0..10)).collect(),
     };
-    let cfg = crate::train::TrainConfig::with_defaults(preset, crate::objective::Loss::NsGan)
+    let cfg = crate::config::TrainConfig::with_defaults(preset, crate::objective::Loss::NsGan)
         .with_batch(16)
         .with_conditional(conditional)
         .with_seed(5);

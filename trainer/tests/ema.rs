@@ -2,11 +2,13 @@
 //! how checkpoints carry it to sampling and export.
 
 use burn::prelude::*;
+use trainer::checkpoint::Weights;
+use trainer::config::{DEFAULT_EMA, TrainConfig};
+use trainer::data::{Dataset, TrainData};
 use trainer::model::{GeneratorConfig, Preset, init_seeded};
 use trainer::objective::Loss;
-use trainer::train::{
-    DEFAULT_EMA, Dataset, TrainConfig, TrainData, Trainer, Weights, fixed_noise, generate,
-};
+use trainer::sample::{fixed_noise, generate};
+use trainer::train::Trainer;
 
 mod common;
 use common::{flat, synthetic_digits};

@@ -12,6 +12,7 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
+use trainer::cli::{EvalArgs, eval_command};
 use trainer::data::{self, IMAGE_PIXELS, Split};
 use trainer::eval::classifier::{
     self, CacheError, ClassifierSettings, load_cached_classifier, load_or_train_classifier_with,
@@ -19,8 +20,8 @@ use trainer::eval::classifier::{
 };
 use trainer::eval::frechet::{psd_sqrt, symmetric_eigen};
 use trainer::eval::{
-    ClassFigures, EvalArgs, FEATURE_DIM, FcdProbe, GaussianStats, class_entropy, eval_command,
-    features_and_probs, frechet_distance, frechet_distance_stats, quick_fcd, read_idx_samples,
+    ClassFigures, FEATURE_DIM, FcdProbe, GaussianStats, class_entropy, features_and_probs,
+    frechet_distance, frechet_distance_stats, quick_fcd, read_idx_samples,
 };
 use trainer::model::{GeneratorConfig, Preset, init_seeded};
 

@@ -3,9 +3,8 @@
 //! framework-free reference forward pass agrees too.
 
 use burn::prelude::*;
-/// The export crate's own tract helpers (one copy of the tract plumbing).
-#[path = "../../export/tests/common/mod.rs"]
-mod common;
+/// The export crate's tract helpers (one copy of the tract plumbing).
+use tract_check as common;
 use trainer::model::Preset;
 use trainer::to_spec::generator_spec;
 
@@ -32,7 +31,7 @@ fn fp32_onnx_matches_the_trainer_forward_pass() {
         let t = trained(preset, conditional);
         let spec = generator_spec(&t.generator.valid(), preset.name(), "ns-gan", t.iteration);
         let n = 8;
-        let z = trainer::train::fixed_noise(17, n, preset.z_dim());
+        let z = trainer::sample::fixed_noise(17, n, preset.z_dim());
         let labels: Vec<u8> = (0..n as u8).map(|i| i % 10).collect();
         let labels = conditional.then_some(&labels[..]);
         let burn_out = t.generate(&z, labels);

@@ -18,7 +18,7 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use trainer::model::{Critic, CriticConfig, CriticWeights, Preset, init_seeded};
 use trainer::objective::Loss;
-use trainer::train::CriticObjective;
+use trainer::step::CriticObjective;
 
 fn device() -> Device {
     static INIT: std::sync::Once = std::sync::Once::new();

@@ -4,10 +4,11 @@
 //! Its own test binary, so that no other training runs in the process at the same time.
 
 use burn::prelude::*;
+use trainer::config::TrainConfig;
 use trainer::model::Preset;
 use trainer::objective::Loss;
 use trainer::run::{self, RunOptions};
-use trainer::train::{TrainConfig, Trainer};
+use trainer::train::Trainer;
 
 mod common;
 use common::{flat, synthetic_digits};

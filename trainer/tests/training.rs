@@ -2,10 +2,12 @@
 //! the 8-Gaussian ring (resume: tests/resume.rs).
 
 use burn::prelude::*;
+use trainer::config::TrainConfig;
 use trainer::data::gaussians8_modes_covered;
+use trainer::data::{Dataset, TrainData};
 use trainer::model::Preset;
 use trainer::objective::Loss;
-use trainer::train::{Dataset, TrainConfig, TrainData, Trainer};
+use trainer::train::Trainer;
 
 mod common;
 use common::{flat, synthetic_digits};
@@ -89,7 +91,7 @@ fn wgan_gp_covers_the_modes_of_gaussians8() {
     for _ in 0..1500 {
         t.step().unwrap();
     }
-    let z: Vec<f32> = trainer::train::fixed_noise(99, 2000, 2);
+    let z: Vec<f32> = trainer::sample::fixed_noise(99, 2000, 2);
     let pts = t.generate(&z, None);
     let (covered, counts) = gaussians8_modes_covered(&pts, 0.02);
     assert!(covered >= 7, "only {covered}/8 modes covered: {counts:?}");

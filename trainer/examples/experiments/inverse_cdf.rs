@@ -14,11 +14,12 @@ use std::path::Path;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
+use trainer::ema::blend;
 use trainer::report::{XySeries, plot_xy};
 
 use crate::onedim::{
-    Mlp, blend, column, ks_critical_5pct, ks_test, normal, normal_cdf, normal_quantile, spread,
-    uniform, values,
+    Mlp, column, ks_critical_5pct, ks_test, normal, normal_cdf, normal_quantile, spread, uniform,
+    values,
 };
 use crate::{COLORS, create};
 
@@ -95,7 +96,11 @@ pub fn run(out: &Path, seeds: u64, settings: Settings) -> anyhow::Result<()> {
             o.cdf_err.1,
             o.mean,
             o.var,
-            if o.decreasing { "decreasing" } else { "increasing" },
+            if o.decreasing {
+                "decreasing"
+            } else {
+                "increasing"
+            },
             o.violations,
             o.max_err
         )?;
@@ -151,7 +156,11 @@ pub fn run(out: &Path, seeds: u64, settings: Settings) -> anyhow::Result<()> {
             name: format!(
                 "G, seed {}{}",
                 o.seed,
-                if o.decreasing { " (mirrored: u ↦ 1 − u)" } else { "" }
+                if o.decreasing {
+                    " (mirrored: u ↦ 1 − u)"
+                } else {
+                    ""
+                }
             ),
             color: COLORS[o.seed as usize % COLORS.len()],
             points: o.map.clone(),
@@ -194,11 +203,15 @@ fn train(seed: u64, settings: Settings) -> anyhow::Result<Outcome> {
             .powi_scalar(2)
             .mean()
             .mul_scalar(gamma / 2.0);
-        let d_loss = softplus(s_real.neg(), 1.0).mean() + softplus(d.forward(fake), 1.0).mean() + r1;
+        let d_loss =
+            softplus(s_real.neg(), 1.0).mean() + softplus(d.forward(fake), 1.0).mean() + r1;
         let grads = GradientsParams::from_grads(d_loss.backward(), &d);
         d = opt_d.step(lr, d, grads);
 
-        let s = d.clone().no_grad().forward(g.forward(uniform(batch, &device)));
+        let s = d
+            .clone()
+            .no_grad()
+            .forward(g.forward(uniform(batch, &device)));
         let g_loss = softplus(s.neg(), 1.0).mean();
         let grads = GradientsParams::from_grads(g_loss.backward(), &g);
         g = opt_g.step(lr, g, grads);

@@ -13,18 +13,27 @@ use std::io::Write;
 use std::path::Path;
 
 use burn::prelude::*;
+use trainer::config::TrainConfig;
+use trainer::data::{Dataset, TrainData};
 use trainer::data::{
-    GAUSSIANS8_RADIUS, gaussians8_centers, gaussians8_coverage, GAUSSIANS8_MODE_RADIUS,
+    GAUSSIANS8_MODE_RADIUS, GAUSSIANS8_RADIUS, gaussians8_centers, gaussians8_coverage,
 };
 use trainer::model::Preset;
 use trainer::objective::{Loss, Recipe};
 use trainer::report::{XySeries, plot_xy, save_scatter_png};
-use trainer::train::{Dataset, TrainConfig, TrainData, Trainer, fixed_noise};
+use trainer::sample::fixed_noise;
+use trainer::train::Trainer;
 
 use crate::onedim::spread;
 use crate::{COLORS, create};
 
-const LOSSES: [Loss; 5] = [Loss::Gan, Loss::NsGan, Loss::Hinge, Loss::Wgan, Loss::WganGp];
+const LOSSES: [Loss; 5] = [
+    Loss::Gan,
+    Loss::NsGan,
+    Loss::Hinge,
+    Loss::Wgan,
+    Loss::WganGp,
+];
 const EVERY: u64 = 100;
 const SAMPLES: usize = 2000;
 
@@ -133,11 +142,7 @@ pub fn run(out: &Path, seeds: u64, iters: u64) -> anyhow::Result<()> {
          | loss | modes covered | high-quality share | outside share | outcome per seed |\n|---|---|---|---|---|"
     )?;
     for loss in LOSSES {
-        let f: Vec<Score> = finals
-            .iter()
-            .filter(|x| x.0 == loss)
-            .map(|x| x.2)
-            .collect();
+        let f: Vec<Score> = finals.iter().filter(|x| x.0 == loss).map(|x| x.2).collect();
         let col = |get: fn(&Score) -> f64| spread(&f.iter().map(get).collect::<Vec<_>>());
         let (m, h, o) = (
             col(|s| s.modes as f64),

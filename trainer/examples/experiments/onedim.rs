@@ -221,39 +221,3 @@ pub fn spread(v: &[f64]) -> (f64, f64, f64) {
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (mean, lo, hi)
 }
-
-/// `avg ← d·avg + (1 − d)·live`, parameter by parameter (`live` may be on the autodiff device):
-/// the moving average of a generator's weights.
-pub fn blend<M: Module>(avg: M, live: &M, d: f64) -> M {
-    struct Collect(Vec<Tensor<1>>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            let t = p.val().without_autodiff();
-            let n = t.shape().num_elements();
-            self.0.push(t.reshape([n]));
-        }
-    }
-    struct Blend {
-        live: std::vec::IntoIter<Tensor<1>>,
-        d: f64,
-    }
-    impl burn::module::ModuleMapper for Blend {
-        fn map_float<const D: usize>(
-            &mut self,
-            p: burn::module::Param<Tensor<D>>,
-        ) -> burn::module::Param<Tensor<D>> {
-            let d = self.d;
-            let live = self.live.next().expect("both modules have one structure");
-            p.map(|a| {
-                let dims = a.dims();
-                a.mul_scalar(d).add(live.reshape(dims).mul_scalar(1.0 - d))
-            })
-        }
-    }
-    let mut c = Collect(Vec::new());
-    live.visit(&mut c);
-    avg.map(&mut Blend {
-        live: c.0.into_iter(),
-        d,
-    })
-}

@@ -46,8 +46,8 @@ pub fn run(out: &Path, seeds: u64) -> anyhow::Result<()> {
         for _ in 0..STEPS {
             let real = data_batch(BATCH, &device);
             let fake = normal(BATCH, 0.0, 1.0, &device);
-            let loss = softplus(d.forward(real).neg(), 1.0).mean()
-                + softplus(d.forward(fake), 1.0).mean();
+            let loss =
+                softplus(d.forward(real).neg(), 1.0).mean() + softplus(d.forward(fake), 1.0).mean();
             let grads = GradientsParams::from_grads(loss.backward(), &d);
             d = opt.step(1e-3, d, grads);
         }

@@ -8,11 +8,13 @@ use std::io::Write;
 use std::path::Path;
 
 use burn::prelude::*;
+use trainer::config::TrainConfig;
+use trainer::data::TrainData;
 use trainer::data::{Split, load_mnist, resolve_data_dir};
 use trainer::model::Preset;
 use trainer::objective::{Loss, Recipe};
 use trainer::report::{XySeries, plot_xy};
-use trainer::train::{TrainConfig, TrainData, Trainer};
+use trainer::train::Trainer;
 
 use crate::onedim::spread;
 use crate::{COLORS, create};
@@ -127,5 +129,9 @@ fn median(v: impl Iterator<Item = f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
 }

@@ -18,7 +18,9 @@ use crate::{COLORS, create};
 /// Width of the data and of the shifted copy.
 const SIGMA: f64 = 0.05;
 /// The shifts measured.
-const THETAS: [f64; 12] = [0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0];
+const THETAS: [f64; 12] = [
+    0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0,
+];
 /// Training steps of each discriminator / critic.
 const STEPS: usize = 1000;
 const BATCH: usize = 256;

@@ -412,10 +412,7 @@ pub fn meta_path(cache: &Path) -> PathBuf {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Writes `classifier` and its metadata to the cache at `cache` (weights first, then the metadata
@@ -436,10 +433,10 @@ pub fn save_classifier(
             .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
     }
     let json = serde_json::to_vec_pretty(&meta)?;
-    data::write_atomically(cache, |w| std::io::Write::write_all(w, &bytes))
+    export::atomic::write_atomic(cache, &bytes)
         .with_context(|| format!("cannot write {}", cache.display()))?;
     let mp = meta_path(cache);
-    data::write_atomically(&mp, |w| std::io::Write::write_all(w, &json))
+    export::atomic::write_atomic(&mp, &json)
         .with_context(|| format!("cannot write {}", mp.display()))?;
     Ok(meta)
 }

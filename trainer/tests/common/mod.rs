@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
-use trainer::train::TrainData;
+use trainer::data::TrainData;
 
 /// `n` random 28×28 "digits" with random labels (fixed seed): fast stand-in data for tests that
 /// exercise the training machinery rather than learning.

@@ -6,10 +6,10 @@
 //! `matmul` uses) runs these at single-thread speed plus synchronisation cost; here each product is
 //! one single-threaded GEMM per thread on a block of output columns (or rows), see
 //! `cpu_gemm::product`. [`GemmMatmul`] is the Burn backend extension, with its backward pass; like
-//! [`crate::conv_cpu`], only the CPU backend in `f32` / `f64` takes this path (and not under
+//! [`crate::kernels::conv_cpu`], only the CPU backend in `f32` / `f64` takes this path (and not under
 //! `TINYGAN_CPU_GEMM=burn`), every other device uses Burn's `linear`.
 
-use crate::cpu_gemm::{self, common_dtype, product, tensor, uses_gemm, values};
+use crate::kernels::cpu_gemm::{self, common_dtype, product, tensor, uses_gemm, values};
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -28,7 +28,7 @@ use burn::prelude::*;
 ///
 /// ```
 /// use burn::prelude::*;
-/// use trainer::linear_cpu::linear;
+/// use trainer::kernels::linear_cpu::linear;
 ///
 /// let device = Device::flex();
 /// let x = Tensor::<2>::from_floats([[1.0, 2.0]], &device);
@@ -172,7 +172,7 @@ mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu_gemm::test_util::{assert_close, randn as rand2};
+    use crate::kernels::cpu_gemm::test_util::{assert_close, randn as rand2};
 
     /// Shapes that take each path of the threaded product: one block, row blocks, column
     /// blocks (with a ragged last block), and a non-contiguous (transposed) input.

@@ -1,4 +1,4 @@
-//! What the CPU kernels ([`crate::conv_cpu`], [`crate::linear_cpu`]) share: the element types
+//! What the CPU kernels ([`crate::kernels::conv_cpu`], [`crate::kernels::linear_cpu`]) share: the element types
 //! they run in, pooled scratch buffers, conversions from and to burn-flex tensors, and strided
 //! GEMMs (the `gemm` crate, which burn-flex uses too) with the threading done here.
 

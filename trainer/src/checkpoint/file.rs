@@ -1,4 +1,4 @@
-//! Checkpoints: one self-checking file per run, written atomically.
+//! The checkpoint file: named byte sections in one self-checking file, written atomically.
 //!
 //! Layout (`checkpoint.tgc`, little-endian):
 //!
@@ -9,16 +9,12 @@
 //! sha256 of everything above                  32 bytes
 //! ```
 //!
-//! Sections: `state.json` (iteration, RNG state, config), `generator.bpk`, `critic.bpk`,
-//! `optim_g.bpk`, `optim_d.bpk` (Burn's burnpack records), `generator_ema.bpk` (the moving average
-//! of the generator's weights, when the run keeps one) and `running.json` (batch-norm running
-//! statistics and spectral-norm vectors, which Burn's records leave out). The file is written to
-//! `checkpoint.tgc.tmp`, synced and renamed over the old one, so a crash never leaves a half-written
-//! checkpoint behind, and the previous good checkpoint survives any failure before the rename.
+//! The file is written through [`export::atomic`] (temporary file, sync, rename), so a crash never
+//! leaves a half-written checkpoint behind, and the previous good checkpoint survives any failure
+//! before the rename.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -27,11 +23,6 @@ const MAGIC: &[u8; 8] = b"TGCKPT\0\x01";
 
 /// Name of the checkpoint file inside a run directory.
 pub const FILE_NAME: &str = "checkpoint.tgc";
-
-/// Path of the checkpoint in run directory `run`.
-pub fn path_in(run: &std::path::Path) -> std::path::PathBuf {
-    run.join(FILE_NAME)
-}
 
 /// Errors reading a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +56,14 @@ pub enum CheckpointError {
 /// The named byte sections of a checkpoint.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sections(pub BTreeMap<String, Vec<u8>>);
+
+/// The first `N` bytes of `b` as an array (`take` hands out exactly `N`; shorter reads zero-fill).
+fn fixed<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    let n = b.len().min(N);
+    a[..n].copy_from_slice(&b[..n]);
+    a
+}
 
 impl Sections {
     /// Encodes the sections with the trailing checksum.
@@ -107,35 +106,23 @@ impl Sections {
             pos = end;
             Ok(s)
         };
-        let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
+        let count = u32::from_le_bytes(fixed(take(4)?));
         let mut map = BTreeMap::new();
         for _ in 0..count {
-            let nl = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+            let nl = u32::from_le_bytes(fixed(take(4)?)) as usize;
             let name = std::str::from_utf8(take(nl)?)
                 .map_err(|_| corrupt("section name is not UTF-8"))?
                 .to_string();
-            let dl = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+            let dl = u64::from_le_bytes(fixed(take(8)?));
             let dl = usize::try_from(dl).map_err(|_| corrupt("section too large"))?;
             map.insert(name, take(dl)?.to_vec());
         }
         Ok(Sections(map))
     }
 
-    /// Writes the checkpoint atomically: temp file, fsync, rename.
+    /// Writes the checkpoint atomically (see [`export::atomic`]).
     pub fn write_atomic(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tgc.tmp");
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&self.encode())?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent()
-            && let Ok(d) = fs::File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        export::atomic::write_atomic(path, &self.encode())
     }
 
     /// Reads and verifies a checkpoint file.

@@ -1,0 +1,290 @@
+//! The critic f(x, y): an MLP, or two convolutions and a dense output, with an optional projection
+//! term and spectral normalisation; its input gradient as ordinary tensor operations.
+
+use super::*;
+
+/// Configuration of a [`Critic`].
+#[derive(Config, Debug)]
+pub struct CriticConfig {
+    /// The preset.
+    pub preset: Preset,
+    /// Number of classes for a conditional model (projection critic), 0 for none.
+    #[config(default = 0)]
+    pub num_classes: usize,
+    /// Divide every weight by its spectral norm (one power iteration per critic step).
+    #[config(default = false)]
+    pub spectral_norm: bool,
+}
+
+/// The critic (discriminator) f(x, y): a raw score per sample.
+#[derive(Module, Debug)]
+pub struct Critic {
+    /// Convolutions (conv presets): 1→64 and 64→128, k4 s2 p1.
+    pub conv: Vec<Conv2d>,
+    /// Fully connected layers (3 for MLPs, the final 6272→1 for conv presets).
+    pub fc: Vec<Linear>,
+    /// Class embedding for the projection term, `[num_classes, features]`.
+    pub embed: Option<Param<Tensor<2>>>,
+    /// Spectral-norm power-iteration vectors `u`, one per weight (conv first, then fc).
+    pub sn_u: Vec<RunningState<Tensor<2>>>,
+    /// Input features (784 or 2).
+    pub data_dim: usize,
+}
+
+impl CriticConfig {
+    /// Builds the critic with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Critic {
+        let p = self.preset;
+        let (conv, fc): (Vec<Conv2d>, Vec<Linear>) = if p.gen_channels().is_some() {
+            let c = |cin, cout| {
+                Conv2dConfig::new([cin, cout], [4, 4])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device)
+            };
+            (
+                vec![c(1, 64), c(64, 128)],
+                vec![linear_cfg(128 * 49, 1).init(device)],
+            )
+        } else {
+            let dims: &[usize] = match p {
+                Preset::Toy => &[2, 256, 256, 256, 1],
+                _ => &[784, 512, 256, 1],
+            };
+            let fc = dims
+                .windows(2)
+                .map(|w| linear_cfg(w[0], w[1]).init(device))
+                .collect();
+            (Vec::new(), fc)
+        };
+        let feat = fc.last().map(|l| l.weight.dims()[0]).unwrap_or(0);
+        let embed = (self.num_classes > 0).then(|| {
+            Initializer::Normal {
+                mean: 0.0,
+                std: 0.02,
+            }
+            .init([self.num_classes, feat], device)
+        });
+        let sn_u = if self.spectral_norm {
+            let outs = conv
+                .iter()
+                .map(|c| c.weight.dims()[0])
+                .chain(fc.iter().map(|l| l.weight.dims()[1]));
+            outs.map(|o| {
+                let u = Tensor::<2>::random(
+                    [1, o],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    device,
+                );
+                RunningState::new(normalize_rows(u))
+            })
+            .collect()
+        } else {
+            Vec::new()
+        };
+        Critic {
+            conv,
+            fc,
+            embed,
+            sn_u,
+            data_dim: p.data_dim(),
+        }
+    }
+}
+
+fn normalize_rows(t: Tensor<2>) -> Tensor<2> {
+    let n = t.clone().square().sum_dim(1).sqrt().add_scalar(1e-12);
+    t / n
+}
+
+/// The critic's weights as used in one pass (after spectral normalisation, if enabled).
+#[derive(Clone, Debug)]
+pub struct CriticWeights {
+    conv: Vec<(Tensor<4>, Option<Tensor<1>>)>,
+    fc: Vec<(Tensor<2>, Option<Tensor<1>>)>,
+    embed: Option<Tensor<2>>,
+}
+
+/// What one critic pass leaves behind for the input gradient: the pre-activations of every hidden
+/// layer (their LeakyReLU masks) and the per-sample direction of the output layer.
+pub struct CriticTrace {
+    /// Pre-activation of each hidden layer, `[N, …]`.
+    pre: Vec<PreAct>,
+}
+
+enum PreAct {
+    Map(Tensor<4>),
+    Flat(Tensor<2>),
+}
+
+impl Critic {
+    /// A weightless critic that holds a slot while the optimiser owns the real one.
+    pub(crate) fn placeholder() -> Self {
+        Critic {
+            conv: Vec::new(),
+            fc: Vec::new(),
+            embed: None,
+            sn_u: Vec::new(),
+            data_dim: 0,
+        }
+    }
+
+    /// Whether the critic has spectral normalisation.
+    pub fn spectral_norm(&self) -> bool {
+        !self.sn_u.is_empty()
+    }
+
+    /// The weights for one pass. With spectral norm, every weight matrix `W` (conv kernels as
+    /// `[out, in·kh·kw]`) is divided by `σ = uᵀ W v`, where `u, v` come from one power-iteration
+    /// step on the detached weight; when `update` is set the new `u` is stored (critic steps), so
+    /// the estimate converges over training. `σ` keeps its gradient with respect to `W`.
+    pub fn weights(&self, update: bool) -> CriticWeights {
+        let mut k = 0;
+        let mut sn = |w_mat: Tensor<2>| -> Option<Tensor<1>> {
+            let state = self.sn_u.get(k)?;
+            k += 1;
+            let wd = w_mat.clone().detach();
+            let u = state.value();
+            let v = normalize_rows(u.matmul(wd.clone()));
+            let u = normalize_rows(v.clone().matmul(wd.transpose()));
+            let sigma = (u.clone().matmul(w_mat) * v).sum();
+            if update {
+                set_running(state, u);
+            }
+            Some(sigma)
+        };
+        let conv = self
+            .conv
+            .iter()
+            .map(|c| {
+                let w = c.weight.val();
+                let [o, i, kh, kw] = w.dims();
+                let w = match sn(w.clone().reshape([o, i * kh * kw])) {
+                    Some(s) => w / s.reshape([1, 1, 1, 1]),
+                    None => w,
+                };
+                (w, c.bias.as_ref().map(|b| b.val()))
+            })
+            .collect();
+        let fc = self
+            .fc
+            .iter()
+            .map(|l| {
+                let w = l.weight.val();
+                let w = match sn(w.clone().transpose()) {
+                    Some(s) => w / s.reshape([1, 1]),
+                    None => w,
+                };
+                (w, l.bias.as_ref().map(|b| b.val()))
+            })
+            .collect();
+        CriticWeights {
+            conv,
+            fc,
+            embed: self.embed.as_ref().map(|e| e.val()),
+        }
+    }
+
+    /// Scores `x` `[N, data_dim]`; returns `[N]` and the trace for [`Critic::input_grad`].
+    pub fn forward_traced(
+        &self,
+        w: &CriticWeights,
+        x: Tensor<2>,
+        onehot: Option<Tensor<2>>,
+    ) -> (Tensor<1>, CriticTrace) {
+        let n = x.dims()[0];
+        let mut pre = Vec::new();
+        let h = if w.conv.is_empty() {
+            let mut h = x;
+            for (wt, b) in &w.fc[..w.fc.len() - 1] {
+                let z = linear(h, wt.clone(), b.clone());
+                pre.push(PreAct::Flat(z.clone()));
+                h = lrelu(z);
+            }
+            h
+        } else {
+            let mut h = x.reshape([n, 1, 28, 28]);
+            for (wt, b) in &w.conv {
+                let z = add_bias(conv_cpu::conv2d(h, wt.clone(), K4S2P1), b.clone());
+                pre.push(PreAct::Map(z.clone()));
+                h = lrelu(z);
+            }
+            h.reshape([n as i32, -1])
+        };
+        let (wl, bl) = w.fc.last().expect("critic has an output layer");
+        let mut out = linear(h.clone(), wl.clone(), bl.clone());
+        if let (Some(e), Some(y)) = (&w.embed, onehot) {
+            out = out + (y.matmul(e.clone()) * h).sum_dim(1);
+        }
+        (out.reshape([n]), CriticTrace { pre })
+    }
+
+    /// Scores `x` `[N, data_dim]`, returns `[N]`.
+    pub fn forward(&self, w: &CriticWeights, x: Tensor<2>, onehot: Option<Tensor<2>>) -> Tensor<1> {
+        self.forward_traced(w, x, onehot).0
+    }
+
+    /// ∇ₓ f(x) for rows `start..start + len` of a traced pass, `[len, data_dim]`, written as
+    /// ordinary tensor operations (transposed matmuls and transposed convolutions with the
+    /// LeakyReLU masks), so that autodiff of any function of it — the gradient penalty — yields the
+    /// true second-derivative terms with respect to the weights.
+    pub fn input_grad(
+        &self,
+        w: &CriticWeights,
+        trace: &CriticTrace,
+        onehot: Option<Tensor<2>>,
+        start: usize,
+        len: usize,
+    ) -> Tensor<2> {
+        let (wl, _) = w.fc.last().expect("critic has an output layer");
+        // d out / d h for the last hidden features h: the output weight (+ the projection row).
+        let feat = wl.dims()[0];
+        let mut g = wl.clone().reshape([1, feat]).expand([len, feat]);
+        if let (Some(e), Some(y)) = (&w.embed, onehot) {
+            g = g + y.narrow(0, start, len).matmul(e.clone());
+        }
+        if w.conv.is_empty() {
+            for (i, p) in trace.pre.iter().enumerate().rev() {
+                let PreAct::Flat(z) = p else {
+                    unreachable!("mlp trace is flat")
+                };
+                g = g * leaky_grad(z.clone().narrow(0, start, len));
+                g = linear(g, w.fc[i].0.clone().transpose(), None);
+            }
+            g
+        } else {
+            let mut gm: Option<Tensor<4>> = None;
+            for (i, p) in trace.pre.iter().enumerate().rev() {
+                let PreAct::Map(z) = p else {
+                    unreachable!("conv trace is maps")
+                };
+                let z = z.clone().narrow(0, start, len);
+                let [_, c, h, wd] = z.dims();
+                let gz = match gm.take() {
+                    None => g.clone().reshape([len, c, h, wd]),
+                    Some(m) => m,
+                } * leaky_grad(z);
+                gm = Some(conv_cpu::conv_transpose2d(gz, w.conv[i].0.clone(), K4S2P1));
+            }
+            gm.expect("conv critic has layers").reshape([len, 784])
+        }
+    }
+
+    /// Clamps every critic parameter to `[-c, c]` (WGAN weight clipping).
+    pub fn clip(self, c: f64) -> Self {
+        struct Clip(f64);
+        impl burn::module::ModuleMapper for Clip {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let c = self.0;
+                param.map(|t| {
+                    let rg = t.is_require_grad();
+                    t.without_autodiff()
+                        .clamp(-c, c)
+                        .autodiff()
+                        .set_require_grad(rg)
+                })
+            }
+        }
+        self.map(&mut Clip(c))
+    }
+}
