@@ -87,6 +87,13 @@ pub enum ExportError {
     },
 }
 
+/// The blob writer refuses sizes beyond the format's fields: the spec is too large.
+impl From<runtime_nostd::format::write::WriteError> for ExportError {
+    fn from(e: runtime_nostd::format::write::WriteError) -> Self {
+        ExportError::InvalidSpec(e.to_string())
+    }
+}
+
 /// Options of [`export_all`] and the quantizer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportOptions {

@@ -1,7 +1,6 @@
 //! Scratch memory for the forward pass, sized at compile time.
 
 use crate::math::PixelTable;
-pub use crate::model::scratch_bytes;
 
 /// Working memory for [`crate::Model::generate`]: two int8 activation slots (`N` bytes) and the
 /// last layer's pixel table ([`crate::PixelTable`], 1 KB: 255 thresholds and a sentinel, built on
@@ -51,6 +50,26 @@ impl<const N: usize> Default for Scratch<N> {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Bytes of scratch for a chain of layers whose inputs have `inputs[i]` int8 elements: layer `i`
+/// reads slot `i % 2` and writes slot `(i + 1) % 2` (the last layer writes the image directly), so
+/// the scratch is the largest even-indexed input plus the largest odd-indexed one.
+pub const fn scratch_bytes(inputs: &[usize]) -> usize {
+    let s = slot_sizes(inputs);
+    s[0] + s[1]
+}
+
+pub(crate) const fn slot_sizes(inputs: &[usize]) -> [usize; 2] {
+    let mut s = [0usize; 2];
+    let mut i = 0;
+    while i < inputs.len() {
+        if inputs[i] > s[i % 2] {
+            s[i % 2] = inputs[i];
+        }
+        i += 1;
+    }
+    s
 }
 
 /// Scratch bytes of the `tiny` preset (z = 64; activations 64 → 1568 → 3136 → image).
