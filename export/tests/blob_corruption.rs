@@ -1,6 +1,7 @@
 //! Random corruptions of valid blobs: the parser returns an error (or, for corruptions that keep
 //! the blob self-consistent, a model that runs) and never panics or reads out of bounds.
 
+use export::spec::Preset;
 use export::{ExportOptions, random_spec, write_blob};
 use proptest::prelude::*;
 use runtime_nostd::format::{
@@ -14,8 +15,8 @@ fn blobs() -> &'static [Vec<u8>; 2] {
     B.get_or_init(|| {
         let o = ExportOptions::default();
         [
-            write_blob(&random_spec("tiny", false, 5), &o).unwrap(),
-            write_blob(&random_spec("tiny", true, 6), &o).unwrap(),
+            write_blob(&random_spec(Preset::Tiny, false, 5), &o).unwrap(),
+            write_blob(&random_spec(Preset::Tiny, true, 6), &o).unwrap(),
         ]
     })
 }

@@ -73,6 +73,7 @@ mod kernel;
 mod math;
 mod model;
 mod parse;
+pub mod preset;
 mod rng;
 mod scratch;
 

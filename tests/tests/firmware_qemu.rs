@@ -202,7 +202,7 @@ fn firmware() -> &'static Firmware {
         let bad_path = dir.join("corrupted.tgb");
         std::fs::write(&bad_path, &bad_blob).unwrap();
 
-        let spec = export::random_spec("tiny", true, 5);
+        let spec = export::random_spec(export::spec::Preset::Tiny, true, 5);
         let cond_blob = export::write_blob(&spec, &export::ExportOptions::default()).unwrap();
         let cond_path = dir.join("conditional.tgb");
         std::fs::write(&cond_path, &cond_blob).unwrap();

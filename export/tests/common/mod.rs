@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: running exported ONNX models with tract.
 #![allow(dead_code)]
 
+use export::spec::Preset;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
@@ -53,10 +54,10 @@ pub fn run(plan: &Arc<TypedRunnableModel>, z: &[f32], labels: Option<&[u8]>, n: 
 }
 
 /// The presets × conditional combinations the tests cover.
-pub const CASES: &[(&str, bool)] = &[
-    ("tiny", false),
-    ("tiny", true),
-    ("dcgan", false),
-    ("mlp", false),
-    ("mlp", true),
+pub const CASES: &[(Preset, bool)] = &[
+    (Preset::Tiny, false),
+    (Preset::Tiny, true),
+    (Preset::Dcgan, false),
+    (Preset::Mlp, false),
+    (Preset::Mlp, true),
 ];
