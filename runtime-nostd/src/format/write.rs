@@ -117,6 +117,13 @@ pub enum WriteError {
         /// Length given.
         actual: usize,
     },
+    /// A shape the format cannot hold: a zero dimension, or a zero kernel or stride.
+    BadShape {
+        /// Layer index.
+        layer: usize,
+        /// What is wrong.
+        what: &'static str,
+    },
     /// [`BlobBuilder::finish`] with fewer layers than announced.
     MissingLayers {
         /// Layers announced to [`BlobBuilder::new`].
@@ -139,6 +146,7 @@ impl fmt::Display for WriteError {
                 f,
                 "layer {layer}: {tensor} has {actual} values, expected {expected}"
             ),
+            Self::BadShape { layer, what } => write!(f, "layer {layer}: {what}"),
             Self::MissingLayers { expected, pushed } => {
                 write!(f, "{pushed} layers written, {expected} announced")
             }
@@ -178,6 +186,9 @@ pub fn chw_to_hwc([c, h, w]: [usize; 3]) -> Vec<usize> {
 /// `[out_c][py][px][ty][tx][in_c]` (`py, px < stride`, `ty, tx < taps`), kernel index
 /// `(py + ty · s, px + tx · s)`, zero where that is `≥ k`. Blob version 1 stored this order; the
 /// quad layout reads it as `w[v][t][i]` with `v = (py · s + px) · out_c + o` ([`pack_phases`]).
+///
+/// # Panics
+/// If `w` is shorter than `cin · cout · k²`, or `s` or `cin` is 0 ([`write_blob`] checks).
 pub fn phase_order(w: &[i8], cin: usize, cout: usize, k: usize, s: usize) -> Vec<i8> {
     let t = k.div_ceil(s);
     let mut out = vec![0i8; cout * s * s * t * t * cin];
@@ -203,6 +214,9 @@ pub fn phase_order(w: &[i8], cin: usize, cout: usize, k: usize, s: usize) -> Vec
 
 /// The quad layout ([`WeightGeometry`]) of transposed-convolution weights in the phase order of
 /// [`phase_order`] (`taps = ceil(k / s)`).
+///
+/// # Panics
+/// If `w` is shorter than `cout · s² · taps² · cin`, or `cout` is 0 ([`write_blob`] checks).
 pub fn pack_phases(w: &[i8], cin: usize, cout: usize, s: usize, taps: usize) -> Vec<u8> {
     let geom = WeightGeometry::conv(cin, cout, s, taps);
     let mut packed = vec![0u8; geom.len() as usize];
@@ -215,6 +229,9 @@ pub fn pack_phases(w: &[i8], cin: usize, cout: usize, s: usize, taps: usize) -> 
 
 /// The quad layout of dense weights `w` (`[out][in]`, rows and columns already in the blob's
 /// order).
+///
+/// # Panics
+/// If `w` is shorter than `inputs · outputs` ([`write_blob`] checks).
 pub fn pack_dense(w: &[i8], inputs: usize, outputs: usize) -> Vec<u8> {
     let geom = WeightGeometry::dense(inputs, outputs);
     let mut packed = vec![0u8; geom.len() as usize];
@@ -300,6 +317,15 @@ fn conv_tensors(i: usize, l: &LayerData<'_>, k: usize, s: usize) -> Result<Tenso
 
 /// Layer `i`'s record (tensor positions unset) and its tensors.
 fn encode(i: usize, l: &LayerData<'_>) -> Result<(LayerRecord, Tensors), WriteError> {
+    let bad = |what| Err(WriteError::BadShape { layer: i, what });
+    if l.in_shape.contains(&0) || l.out_shape.contains(&0) {
+        return bad("zero dimension");
+    }
+    if let Op::ConvTranspose { kernel, stride, .. } = l.op
+        && (kernel == 0 || stride == 0)
+    {
+        return bad("zero kernel or stride");
+    }
     let (kind, conv, tensors) = match l.op {
         Op::Dense => (LayerKind::Dense, [0; 4], dense_tensors(i, l)?),
         Op::ConvTranspose {
@@ -463,5 +489,71 @@ impl BlobBuilder {
         blob.extend_from_slice(&self.data);
         seal(&mut blob);
         Ok(blob)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> BlobMeta<'static> {
+        BlobMeta {
+            z_dim: 2,
+            num_classes: 0,
+            input_exp: 0,
+            iteration: 0,
+            preset: "t",
+        }
+    }
+
+    fn dense<'a>(weight: &'a [i8], bias: &'a [i32], requant: &'a [i8]) -> LayerData<'a> {
+        LayerData {
+            op: Op::Dense,
+            activation: Activation::Tanh,
+            alpha: 0.0,
+            in_exp: 0,
+            out_exp: 0,
+            in_shape: [2, 1, 1],
+            out_shape: [1, 28, 28],
+            weight,
+            bias,
+            requant,
+        }
+    }
+
+    #[test]
+    fn bad_layers_are_errors_not_panics() {
+        let (w, b, e) = (vec![1i8; 2 * 784], vec![0i32; 784], vec![0i8; 784]);
+        assert!(write_blob(&meta(), &[dense(&w, &b, &e)]).is_ok());
+        let short = dense(&w[1..], &b, &e);
+        assert!(matches!(
+            write_blob(&meta(), &[short]),
+            Err(WriteError::TensorLength { layer: 0, .. })
+        ));
+        let mut zero = dense(&[], &[], &[]);
+        zero.in_shape = [0, 1, 1];
+        zero.out_shape = [0, 1, 1];
+        assert!(matches!(
+            write_blob(&meta(), &[zero]),
+            Err(WriteError::BadShape { layer: 0, .. })
+        ));
+        let mut conv = dense(&w, &b, &e);
+        conv.op = Op::ConvTranspose {
+            kernel: 4,
+            stride: 0,
+            padding: 1,
+        };
+        assert!(matches!(
+            write_blob(&meta(), &[conv]),
+            Err(WriteError::BadShape { layer: 0, .. })
+        ));
+        let builder = BlobBuilder::new(Header::from_bytes(&[0; HEADER_LEN]).unwrap().0, 1);
+        assert_eq!(
+            builder.finish(),
+            Err(WriteError::MissingLayers {
+                expected: 1,
+                pushed: 0
+            })
+        );
     }
 }
