@@ -35,7 +35,8 @@ impl<'a> Model<'a> {
     #[inline(never)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BlobError> {
         let (h, blob) = parse::header(bytes)?;
-        let parse::Layers { layers, slots } = parse::layers(&h, blob)?;
+        let mut layers = heapless::Vec::new();
+        let slots = parse::layers(&h, blob, &mut layers)?;
         let last = &layers[layers.len() - 1];
         // One exponent for the whole image (a transposed conv's single channel): a threshold
         // table; a dense last layer with an exponent per pixel evaluates the f32 formula.

@@ -21,12 +21,6 @@ fn exp_ok(e: i8) -> bool {
     EXP_RANGE.contains(&(e as i32))
 }
 
-/// The layers of a blob, validated, and the sizes of the two scratch slots.
-pub(crate) struct Layers<'a> {
-    pub layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
-    pub slots: [usize; 2],
-}
-
 /// Checks the header (magic, version, lengths, CRC, reserved fields, model dimensions); returns
 /// it and the blob (`bytes` cut to `total_len`).
 pub(crate) fn header(bytes: &[u8]) -> Result<(Header, &[u8]), BlobError> {
@@ -83,11 +77,16 @@ pub(crate) fn header(bytes: &[u8]) -> Result<(Header, &[u8]), BlobError> {
     Ok((h, blob))
 }
 
-/// Validates every layer record of a blob whose [`header`] is valid: each layer on its own, the
-/// chain of shapes and exponents, and the scratch size the header states.
-pub(crate) fn layers<'a>(h: &Header, blob: &'a [u8]) -> Result<Layers<'a>, BlobError> {
+/// Validates every layer record of a blob whose [`header`] is valid — each layer on its own, the
+/// chain of shapes and exponents, and the scratch size the header states — into `layers`
+/// (empty); returns the sizes of the two scratch slots. (An out-parameter: the caller's `Model`
+/// holds the layers, and a returned copy would double the largest stack frame of a parse.)
+pub(crate) fn layers<'a>(
+    h: &Header,
+    blob: &'a [u8],
+    layers: &mut heapless::Vec<Layer<'a>, MAX_LAYERS>,
+) -> Result<[usize; 2], BlobError> {
     let n = h.num_layers as usize;
-    let mut layers = heapless::Vec::new();
     let mut inputs = [0usize; MAX_LAYERS];
     let mut prev_shape = [h.z_dim as usize, 1, 1];
     let mut prev_exp = h.input_exp;
@@ -127,7 +126,7 @@ pub(crate) fn layers<'a>(h: &Header, blob: &'a [u8]) -> Result<Layers<'a>, BlobE
             computed: scratch,
         });
     }
-    Ok(Layers { layers, slots })
+    Ok(slots)
 }
 
 /// Where a layer sits in its blob.
