@@ -709,7 +709,7 @@ fn pico_firmware_builds() {
         0x1000_0100,
         ".vector_table placement"
     );
-    let header = &fw.blob[..64];
+    let header = &fw.blob[..runtime_nostd::format::HEADER_LEN];
     assert!(
         elf.windows(header.len()).any(|w| w == header),
         "the blob is not embedded in the Pico firmware"
