@@ -1,5 +1,6 @@
 //! The `.tgb` blob format: the single definition shared by the reader ([`crate::Model::parse`])
-//! and the writer (the `export` crate). Nothing else declares these layouts.
+//! and the writer (`format::write`, feature `alloc`, which the `export` crate calls). Nothing else
+//! declares these layouts.
 //!
 //! Everything is little-endian. Offsets are in bytes from the start of the blob.
 //!
@@ -59,7 +60,7 @@
 //! ## Activation layout and tensors
 //!
 //! Activations are stored channel-last (`HWC`): element `(c, y, x)` of a `[C, H, W]` map is at
-//! `(y · W + x) · C + c`. The exporter permutes dense rows/columns so this holds.
+//! `(y · W + x) · C + c`. The writer permutes dense rows/columns so this holds.
 //!
 //! * **Weights** (both kinds) are stored in the *quad layout* ([`WeightGeometry`]) that the kernels
 //!   read in loop order. A layer has `V` output values per input window and a window of `taps`
