@@ -4,6 +4,7 @@
 //! `cargo bench -p export --bench generate`
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use export::spec::Preset;
 use export::{ExportOptions, fixed_latents, onnx_fp32, onnx_int8, random_spec, write_blob};
 use runtime_nostd::{MAX_PRESET_SCRATCH, Model, Scratch};
 use std::hint::black_box;
@@ -27,12 +28,12 @@ fn plan(bytes: &[u8], z_dim: usize) -> Arc<TypedRunnableModel> {
 
 fn bench(c: &mut Criterion) {
     let opts = ExportOptions::default();
-    for preset in ["tiny", "mlp", "dcgan"] {
+    for preset in [Preset::Tiny, Preset::Mlp, Preset::Dcgan] {
         let spec = random_spec(preset, false, 1);
         let blob = write_blob(&spec, &opts).unwrap();
         let model = Model::parse(&blob).unwrap();
         let (z, _) = fixed_latents(&spec, 3, 1);
-        let mut group = c.benchmark_group(preset);
+        let mut group = c.benchmark_group(preset.name());
         let mut scratch = Box::new(Scratch::<MAX_PRESET_SCRATCH>::new());
         let mut out = [0u8; 784];
         group.bench_function("runtime-nostd int8", |b| {

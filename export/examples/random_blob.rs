@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p export --example random_blob -- OUT.tgb [PRESET] [SEED] [--conditional]`
 
+use export::spec::Preset;
 use export::{ExportOptions, random_spec, write_blob};
 
 fn main() {
@@ -13,15 +14,18 @@ fn main() {
         eprintln!("usage: random_blob OUT.tgb [PRESET=tiny] [SEED=1] [--conditional]");
         std::process::exit(2);
     };
-    let preset = pos.get(1).map_or("tiny", |s| s.as_str());
+    let name = pos.get(1).map_or("tiny", |s| s.as_str());
     let seed: u64 = pos.get(2).map_or(Ok(1), |s| s.parse()).unwrap_or_else(|e| {
         eprintln!("bad seed: {e}");
         std::process::exit(2)
     });
-    if !matches!(preset, "tiny" | "dcgan" | "mlp") {
-        eprintln!("unknown preset {preset:?} (tiny, dcgan, mlp)");
-        std::process::exit(2);
-    }
+    let preset = match name.parse::<Preset>() {
+        Ok(p) if p.is_image() => p,
+        _ => {
+            eprintln!("unknown preset {name:?} (tiny, dcgan, mlp)");
+            std::process::exit(2);
+        }
+    };
     let spec = random_spec(preset, conditional, seed);
     let blob = write_blob(&spec, &ExportOptions::default()).unwrap_or_else(|e| {
         eprintln!("export failed: {e}");

@@ -74,6 +74,11 @@ fn bad(msg: impl Into<String>) -> ExportError {
     ExportError::InvalidSpec(msg.into())
 }
 
+/// An error about layer `i` of the spec.
+fn at(i: usize, msg: &str) -> ExportError {
+    bad(format!("layer {i}: {msg}"))
+}
+
 fn len(s: [usize; 3]) -> usize {
     s[0] * s[1] * s[2]
 }
@@ -89,8 +94,6 @@ fn check_len(what: &str, v: &[f32], n: usize) -> Result<(), ExportError> {
 }
 
 /// Validates the spec and folds it into fused layers.
-// Index loops: the folding walks several parallel per-channel arrays at once.
-#[allow(clippy::needless_range_loop)]
 pub(crate) fn fuse(spec: &GeneratorSpec) -> Result<Vec<Fused>, ExportError> {
     if spec.z_dim == 0 {
         return Err(bad("z_dim is 0"));
@@ -98,40 +101,42 @@ pub(crate) fn fuse(spec: &GeneratorSpec) -> Result<Vec<Fused>, ExportError> {
     if spec.num_classes > 256 {
         return Err(bad("more than 256 classes"));
     }
-    let mut shape = [spec.z_dim + spec.num_classes, 1, 1];
-    let mut ops: Vec<Fused> = Vec::new();
-    // Whether the last op already has its activation (no more BN may fold into it).
-    let mut activated = false;
+    let mut folder = Folder {
+        shape: [spec.z_dim + spec.num_classes, 1, 1],
+        ops: Vec::new(),
+        activated: false,
+    };
     for (i, layer) in spec.layers.iter().enumerate() {
-        let at = |m: &str| bad(format!("layer {i}: {m}"));
+        folder.add(i, layer)?;
+    }
+    let mut ops = folder.ops;
+    check_chain(&ops, spec.num_classes)?;
+    // `check_chain` checked that the output is the image, as a map or as 784 features.
+    if let Some(last) = ops.last_mut() {
+        last.out_shape = [1, 28, 28];
+    }
+    Ok(ops)
+}
+
+/// The spec folded so far.
+struct Folder {
+    /// Shape of the last output.
+    shape: [usize; 3],
+    ops: Vec<Fused>,
+    /// Whether the last op already has its activation (no more BN may fold into it).
+    activated: bool,
+}
+
+impl Folder {
+    /// Folds layer `i` of the spec.
+    fn add(&mut self, i: usize, layer: &Layer) -> Result<(), ExportError> {
         match layer {
             Layer::Dense {
                 in_features,
                 out_features,
                 weight,
                 bias,
-            } => {
-                if *in_features != len(shape) || *in_features == 0 || *out_features == 0 {
-                    return Err(at(&format!(
-                        "dense expects {in_features} inputs but receives {shape:?}"
-                    )));
-                }
-                check_len("dense weight", weight, in_features * out_features)?;
-                check_len("dense bias", bias, *out_features)?;
-                ops.push(Fused {
-                    kind: Kind::Dense {
-                        in_features: *in_features,
-                        out_features: *out_features,
-                    },
-                    weight: weight.clone(),
-                    bias: bias.clone(),
-                    act: Act::Identity,
-                    in_shape: shape,
-                    out_shape: [*out_features, 1, 1],
-                });
-                shape = [*out_features, 1, 1];
-                activated = false;
-            }
+            } => self.dense(i, *in_features, *out_features, weight, bias),
             Layer::ConvTranspose2d {
                 in_channels,
                 out_channels,
@@ -141,39 +146,14 @@ pub(crate) fn fuse(spec: &GeneratorSpec) -> Result<Vec<Fused>, ExportError> {
                 weight,
                 bias,
             } => {
-                let (k, s, p) = (*kernel, *stride, *padding);
-                if shape[0] != *in_channels || *in_channels == 0 || *out_channels == 0 {
-                    return Err(at(&format!(
-                        "transposed conv expects {in_channels} channels but receives {shape:?}"
-                    )));
-                }
-                if k == 0 || s == 0 || p >= k || k.div_ceil(s) > runtime_nostd::format::MAX_TAPS {
-                    return Err(at("unsupported kernel / stride / padding"));
-                }
-                let oh = (shape[1] - 1) * s + k;
-                let ow = (shape[2] - 1) * s + k;
-                if oh <= 2 * p || ow <= 2 * p {
-                    return Err(at("padding leaves no output"));
-                }
-                check_len("conv weight", weight, in_channels * out_channels * k * k)?;
-                check_len("conv bias", bias, *out_channels)?;
-                let out = [*out_channels, oh - 2 * p, ow - 2 * p];
-                ops.push(Fused {
-                    kind: Kind::ConvT {
-                        cin: *in_channels,
-                        cout: *out_channels,
-                        k,
-                        s,
-                        p,
-                    },
-                    weight: weight.clone(),
-                    bias: bias.clone(),
-                    act: Act::Identity,
-                    in_shape: shape,
-                    out_shape: out,
-                });
-                shape = out;
-                activated = false;
+                let kind = Kind::ConvT {
+                    cin: *in_channels,
+                    cout: *out_channels,
+                    k: *kernel,
+                    s: *stride,
+                    p: *padding,
+                };
+                self.conv_t(i, kind, weight, bias)
             }
             Layer::BatchNorm {
                 num_features,
@@ -183,112 +163,229 @@ pub(crate) fn fuse(spec: &GeneratorSpec) -> Result<Vec<Fused>, ExportError> {
                 running_var,
                 eps,
             } => {
-                let Some(op) = ops.last_mut() else {
-                    return Err(at(
-                        "batch norm before any dense / conv layer cannot be folded",
-                    ));
+                let bn = Bn {
+                    num_features: *num_features,
+                    gamma,
+                    beta,
+                    running_mean,
+                    running_var,
+                    eps: *eps,
                 };
-                if activated {
-                    return Err(at("batch norm after an activation cannot be folded"));
-                }
-                if *num_features != shape[0] {
-                    return Err(at(&format!(
-                        "batch norm over {num_features} features but the input is {shape:?}"
-                    )));
-                }
-                for (n, v) in [
-                    ("gamma", gamma),
-                    ("beta", beta),
-                    ("running_mean", running_mean),
-                    ("running_var", running_var),
-                ] {
-                    check_len(n, v, *num_features)?;
-                }
-                if !eps.is_finite() || running_var.iter().any(|&v| v as f64 + (*eps as f64) <= 0.0)
-                {
-                    return Err(at("batch norm variance + eps must be positive"));
-                }
-                let per_channel = shape[1] * shape[2];
-                let scale: Vec<f64> = (0..*num_features)
-                    .map(|c| gamma[c] as f64 / (running_var[c] as f64 + *eps as f64).sqrt())
-                    .collect();
-                // Index of the BN feature each output of the op belongs to.
-                let feature_of = |o: usize| o / per_channel;
-                match op.kind {
-                    Kind::Dense {
-                        in_features,
-                        out_features,
-                    } => {
-                        for o in 0..out_features {
-                            let c = feature_of(o);
-                            let sc = scale[c];
-                            for w in &mut op.weight[o * in_features..(o + 1) * in_features] {
-                                *w = (*w as f64 * sc) as f32;
-                            }
-                            op.bias[o] = ((op.bias[o] as f64 - running_mean[c] as f64) * sc
-                                + beta[c] as f64) as f32;
-                        }
-                    }
-                    Kind::ConvT { cin, cout, k, .. } => {
-                        for ci in 0..cin {
-                            for o in 0..cout {
-                                let at = (ci * cout + o) * k * k;
-                                for w in &mut op.weight[at..at + k * k] {
-                                    *w = (*w as f64 * scale[o]) as f32;
-                                }
-                            }
-                        }
-                        for o in 0..cout {
-                            op.bias[o] = ((op.bias[o] as f64 - running_mean[o] as f64) * scale[o]
-                                + beta[o] as f64) as f32;
-                        }
-                    }
-                }
+                self.batch_norm(i, &bn)
             }
             Layer::Reshape {
                 channels,
                 height,
                 width,
-            } => {
-                let new = [*channels, *height, *width];
-                if len(new) != len(shape) || new.contains(&0) {
-                    return Err(at(&format!("cannot reshape {shape:?} into {new:?}")));
+            } => self.reshape(i, [*channels, *height, *width]),
+            Layer::Relu | Layer::LeakyRelu { .. } | Layer::Tanh => self.activation(i, layer),
+        }
+    }
+
+    fn push(&mut self, op: Fused) {
+        self.shape = op.out_shape;
+        self.ops.push(op);
+        self.activated = false;
+    }
+
+    fn dense(
+        &mut self,
+        i: usize,
+        in_features: usize,
+        out_features: usize,
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Result<(), ExportError> {
+        let shape = self.shape;
+        if in_features != len(shape) || in_features == 0 || out_features == 0 {
+            return Err(at(
+                i,
+                &format!("dense expects {in_features} inputs but receives {shape:?}"),
+            ));
+        }
+        check_len("dense weight", weight, in_features * out_features)?;
+        check_len("dense bias", bias, out_features)?;
+        self.push(Fused {
+            kind: Kind::Dense {
+                in_features,
+                out_features,
+            },
+            weight: weight.to_vec(),
+            bias: bias.to_vec(),
+            act: Act::Identity,
+            in_shape: shape,
+            out_shape: [out_features, 1, 1],
+        });
+        Ok(())
+    }
+
+    fn conv_t(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Result<(), ExportError> {
+        let Kind::ConvT { cin, cout, k, s, p } = kind else {
+            unreachable!("called with a transposed convolution")
+        };
+        let shape = self.shape;
+        if shape[0] != cin || cin == 0 || cout == 0 {
+            return Err(at(
+                i,
+                &format!("transposed conv expects {cin} channels but receives {shape:?}"),
+            ));
+        }
+        if k == 0 || s == 0 || p >= k || k.div_ceil(s) > runtime_nostd::format::MAX_TAPS {
+            return Err(at(i, "unsupported kernel / stride / padding"));
+        }
+        let oh = (shape[1] - 1) * s + k;
+        let ow = (shape[2] - 1) * s + k;
+        if oh <= 2 * p || ow <= 2 * p {
+            return Err(at(i, "padding leaves no output"));
+        }
+        check_len("conv weight", weight, cin * cout * k * k)?;
+        check_len("conv bias", bias, cout)?;
+        self.push(Fused {
+            kind,
+            weight: weight.to_vec(),
+            bias: bias.to_vec(),
+            act: Act::Identity,
+            in_shape: shape,
+            out_shape: [cout, oh - 2 * p, ow - 2 * p],
+        });
+        Ok(())
+    }
+
+    fn batch_norm(&mut self, i: usize, bn: &Bn<'_>) -> Result<(), ExportError> {
+        let shape = self.shape;
+        let Some(op) = self.ops.last_mut() else {
+            return Err(at(
+                i,
+                "batch norm before any dense / conv layer cannot be folded",
+            ));
+        };
+        if self.activated {
+            return Err(at(i, "batch norm after an activation cannot be folded"));
+        }
+        let n = bn.num_features;
+        if n != shape[0] {
+            return Err(at(
+                i,
+                &format!("batch norm over {n} features but the input is {shape:?}"),
+            ));
+        }
+        for (name, v) in [
+            ("gamma", bn.gamma),
+            ("beta", bn.beta),
+            ("running_mean", bn.running_mean),
+            ("running_var", bn.running_var),
+        ] {
+            check_len(name, v, n)?;
+        }
+        let eps = bn.eps as f64;
+        if !bn.eps.is_finite() || bn.running_var.iter().any(|&v| v as f64 + eps <= 0.0) {
+            return Err(at(i, "batch norm variance + eps must be positive"));
+        }
+        fold_batch_norm(op, bn, shape[1] * shape[2]);
+        Ok(())
+    }
+
+    fn reshape(&mut self, i: usize, new: [usize; 3]) -> Result<(), ExportError> {
+        let shape = self.shape;
+        if len(new) != len(shape) || new.contains(&0) {
+            return Err(at(i, &format!("cannot reshape {shape:?} into {new:?}")));
+        }
+        let Some(op) = self.ops.last_mut() else {
+            return Err(at(i, "reshape of the input is not supported"));
+        };
+        // Only a dense output can be re-laid freely (its rows are permuted at export);
+        // a map with one channel or 1x1 pixels keeps its memory order.
+        let trivial = |s: [usize; 3]| s[0] == 1 || s[1] * s[2] == 1;
+        let relayable = matches!(op.kind, Kind::Dense { .. }) || (trivial(shape) && trivial(new));
+        if !relayable {
+            return Err(at(i, "reshape of a convolution output is not supported"));
+        }
+        op.out_shape = new;
+        self.shape = new;
+        Ok(())
+    }
+
+    fn activation(&mut self, i: usize, layer: &Layer) -> Result<(), ExportError> {
+        let Some(op) = self.ops.last_mut() else {
+            return Err(at(i, "activation of the input is not supported"));
+        };
+        if self.activated {
+            return Err(at(i, "two activations in a row are not supported"));
+        }
+        op.act = match layer {
+            Layer::Relu => Act::Relu,
+            Layer::LeakyRelu { alpha } if alpha.is_finite() => Act::Leaky(*alpha),
+            Layer::LeakyRelu { .. } => return Err(at(i, "non-finite LeakyReLU slope")),
+            _ => Act::Tanh,
+        };
+        self.activated = true;
+        Ok(())
+    }
+}
+
+/// A batch norm's parameters, borrowed from the spec.
+struct Bn<'a> {
+    num_features: usize,
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    running_mean: &'a [f32],
+    running_var: &'a [f32],
+    eps: f32,
+}
+
+/// Folds a (validated) batch norm into `op`, in f64: every output of feature `c` is scaled by
+/// `gamma[c] / sqrt(var[c] + eps)` and shifted. `per_channel` outputs share a feature.
+fn fold_batch_norm(op: &mut Fused, bn: &Bn<'_>, per_channel: usize) {
+    let eps = bn.eps as f64;
+    let scale: Vec<f64> = (0..bn.num_features)
+        .map(|c| bn.gamma[c] as f64 / (bn.running_var[c] as f64 + eps).sqrt())
+        .collect();
+    let shift = |b: f32, c: usize| {
+        ((b as f64 - bn.running_mean[c] as f64) * scale[c] + bn.beta[c] as f64) as f32
+    };
+    match op.kind {
+        Kind::Dense { in_features, .. } => {
+            // Output `o` belongs to feature `o / per_channel`.
+            for (o, (row, b)) in op
+                .weight
+                .chunks_exact_mut(in_features)
+                .zip(&mut op.bias)
+                .enumerate()
+            {
+                let c = o / per_channel;
+                for w in row {
+                    *w = (*w as f64 * scale[c]) as f32;
                 }
-                let Some(op) = ops.last_mut() else {
-                    return Err(at("reshape of the input is not supported"));
-                };
-                // Only a dense output can be re-laid freely (its rows are permuted at export);
-                // a map with one channel or 1x1 pixels keeps its memory order.
-                let trivial = |s: [usize; 3]| s[0] == 1 || s[1] * s[2] == 1;
-                let relayable =
-                    matches!(op.kind, Kind::Dense { .. }) || (trivial(shape) && trivial(new));
-                if !relayable {
-                    return Err(at("reshape of a convolution output is not supported"));
-                }
-                op.out_shape = new;
-                shape = new;
+                *b = shift(*b, c);
             }
-            Layer::Relu | Layer::LeakyRelu { .. } | Layer::Tanh => {
-                let Some(op) = ops.last_mut() else {
-                    return Err(at("activation of the input is not supported"));
-                };
-                if activated {
-                    return Err(at("two activations in a row are not supported"));
+        }
+        Kind::ConvT { cout, k, .. } => {
+            // `[cin][cout][k][k]`: block `j` of k² weights belongs to channel `j % cout`.
+            for (j, block) in op.weight.chunks_exact_mut(k * k).enumerate() {
+                for w in block {
+                    *w = (*w as f64 * scale[j % cout]) as f32;
                 }
-                op.act = match layer {
-                    Layer::Relu => Act::Relu,
-                    Layer::LeakyRelu { alpha } if alpha.is_finite() => Act::Leaky(*alpha),
-                    Layer::LeakyRelu { .. } => return Err(at("non-finite LeakyReLU slope")),
-                    _ => Act::Tanh,
-                };
-                activated = true;
+            }
+            for (o, b) in op.bias.iter_mut().enumerate() {
+                *b = shift(*b, o);
             }
         }
     }
+}
+
+/// Checks the folded chain as a whole: its length, tanh last, activation sizes, a dense first
+/// layer for a conditional model, and the image at the end.
+fn check_chain(ops: &[Fused], num_classes: usize) -> Result<(), ExportError> {
     let n = ops.len();
-    if n == 0 {
+    let Some(last) = ops.last() else {
         return Err(bad("no dense or transposed-conv layer"));
-    }
+    };
     if n > runtime_nostd::format::MAX_LAYERS {
         return Err(bad(format!(
             "{n} compute layers, the runtime supports at most {}",
@@ -309,10 +406,9 @@ pub(crate) fn fuse(spec: &GeneratorSpec) -> Result<Vec<Fused>, ExportError> {
             )));
         }
     }
-    if spec.num_classes > 0 && !matches!(ops[0].kind, Kind::Dense { .. }) {
+    if num_classes > 0 && !matches!(ops[0].kind, Kind::Dense { .. }) {
         return Err(bad("a conditional model needs a dense first layer"));
     }
-    let last = ops.last_mut().expect("n > 0");
     let flat_dense = matches!(last.kind, Kind::Dense { .. }) && len(last.out_shape) == 784;
     if !flat_dense && last.out_shape != [1, 28, 28] {
         return Err(bad(format!(
@@ -320,8 +416,7 @@ pub(crate) fn fuse(spec: &GeneratorSpec) -> Result<Vec<Fused>, ExportError> {
             last.out_shape
         )));
     }
-    last.out_shape = [1, 28, 28];
-    Ok(ops)
+    Ok(())
 }
 
 /// `y = W x + b` for one sample (`W` is `[out][in]`), f64 accumulation.

@@ -88,6 +88,13 @@ pub enum ExportError {
     },
 }
 
+/// The blob writer refuses sizes beyond the format's fields: the spec is too large.
+impl From<runtime_nostd::format::write::WriteError> for ExportError {
+    fn from(e: runtime_nostd::format::write::WriteError) -> Self {
+        ExportError::InvalidSpec(e.to_string())
+    }
+}
+
 /// Options of [`export_all`] and the quantizer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportOptions {
@@ -112,8 +119,9 @@ impl Default for ExportOptions {
 /// What [`export_all`] wrote and how faithful the int8 model is to fp32.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExportReport {
-    /// Preset name.
-    pub preset: String,
+    /// The preset (serialized as its name).
+    #[serde(with = "spec::preset_name")]
+    pub preset: spec::Preset,
     /// Training objective.
     pub objective: String,
     /// Generator iteration.
@@ -335,7 +343,7 @@ pub fn onnx_int8(spec: &GeneratorSpec, opts: &ExportOptions) -> Result<Vec<u8>, 
 pub fn write_blob(spec: &GeneratorSpec, opts: &ExportOptions) -> Result<Vec<u8>, ExportError> {
     let ops = fold::fuse(spec)?;
     let q = quant::quantize(spec, &ops, opts.seed, opts.calibration_batch)?;
-    let blob = quant::write(&q, &spec.preset, spec.iteration)?;
+    let blob = quant::write(&q, spec.preset.name(), spec.iteration)?;
     Model::parse(&blob)?;
     Ok(blob)
 }
@@ -448,7 +456,7 @@ pub fn export_all(
     let q = quant::quantize(spec, &ops, opts.seed, opts.calibration_batch)?;
     let fp32 = onnx::fp32(spec, &ops)?;
     let int8 = onnx::int8(spec, &q)?;
-    let blob = quant::write(&q, &spec.preset, spec.iteration)?;
+    let blob = quant::write(&q, spec.preset.name(), spec.iteration)?;
     let model = Model::parse(&blob)?;
 
     let n = opts.fidelity_samples;
@@ -457,7 +465,7 @@ pub fn export_all(
     let pixels = int8_reference(&blob, &z, labels.as_deref(), n)?;
     let (max_abs_error, mean_abs_error, psnr_db) = fidelity(&pixels, &reference);
     let report = ExportReport {
-        preset: spec.preset.clone(),
+        preset: spec.preset,
         objective: spec.objective.clone(),
         iteration: spec.iteration,
         num_classes: spec.num_classes,

@@ -247,7 +247,7 @@ fn finish(
     opset.version = OPSET;
     m.opset_import.push(opset);
     let mut props = vec![
-        ("preset", spec.preset.clone()),
+        ("preset", spec.preset.name().to_string()),
         ("objective", spec.objective.clone()),
         ("iteration", spec.iteration.to_string()),
         ("tinygan_version", env!("CARGO_PKG_VERSION").to_string()),

@@ -4,8 +4,8 @@ use crate::ExportError;
 use crate::fold::{Act, Fused, Kind, forward_fused};
 use crate::spec::GeneratorSpec;
 use runtime_nostd::format::{
-    ACC_INPUT_MAX, ACC_LIMIT, Activation, HEADER_LEN, Header, LAYER_RECORD_LEN, LayerKind,
-    LayerRecord, MAGIC, TensorRef, VERSION, WeightGeometry, align_up, blob_crc,
+    ACC_INPUT_MAX, ACC_LIMIT, Activation, Header, LayerKind, LayerRecord, MAGIC, TensorRef,
+    VERSION, blob_crc, layer_record_offset, write,
 };
 
 /// Exponents kept well inside the runtime's accepted range (±100).
@@ -205,65 +205,29 @@ fn quantize_layer(
     })
 }
 
-/// Index permutation from CHW order to the runtime's HWC order for a `[C, H, W]` map.
-fn chw_to_hwc(shape: [usize; 3]) -> Vec<usize> {
-    let [c, h, w] = shape;
-    let mut p = vec![0; c * h * w];
-    for ci in 0..c {
-        for y in 0..h {
-            for x in 0..w {
-                p[(ci * h + y) * w + x] = (y * w + x) * c + ci;
-            }
-        }
-    }
-    p
-}
-
-fn u16_shape(s: [usize; 3]) -> Result<[u16; 3], ExportError> {
-    let mut out = [0u16; 3];
-    for (o, &v) in out.iter_mut().zip(&s) {
-        *o = u16::try_from(v)
-            .map_err(|_| ExportError::InvalidSpec(format!("dimension {v} exceeds 65535")))?;
-    }
-    Ok(out)
-}
-
-/// The quad layout ([`WeightGeometry`]) of transposed-convolution weights given in the phase
-/// order `[out_c][py][px][ty][tx][in_c]` (blob version 1's layout).
-fn pack_conv(w: &[i8], cin: usize, cout: usize, s: usize, t: usize) -> Vec<u8> {
-    let geom = WeightGeometry::conv(cin, cout, s, t);
-    let mut packed = vec![0u8; geom.len() as usize];
-    geom.pack(&mut packed, |v, tap, i| {
-        let (phase, o) = (v / cout, v % cout);
-        w[((o * s * s + phase) * t * t + tap) * cin + i]
-    });
-    packed
-}
-
 /// Converts a version-1 blob (weights one output after another: dense `[out][in]`, transposed
-/// conv `[out_c][py][px][ty][tx][in_c]`) into the current format, same weights, same images.
-/// This is how `firmware/assets/tiny.tgb` moved to version 2.
+/// conv `[out_c][py][px][ty][tx][in_c]`, the phase order of [`write::phase_order`]) into the
+/// current format, same weights, same images. This is how `firmware/assets/tiny.tgb` moved to
+/// version 2.
 pub fn upgrade_v1(old: &[u8]) -> Result<Vec<u8>, ExportError> {
     let bad = |what: &str| ExportError::InvalidSpec(format!("not a valid version-1 blob: {what}"));
     let (mut h, _) = Header::from_bytes(old).ok_or_else(|| bad("truncated"))?;
     if h.magic != MAGIC || h.version != 1 {
         return Err(bad("magic or version"));
     }
-    let total = h.total_len as usize;
-    let blob = old.get(..total).ok_or_else(|| bad("truncated"))?;
+    let blob = old
+        .get(..h.total_len as usize)
+        .ok_or_else(|| bad("truncated"))?;
     if blob_crc(blob) != Some(h.crc32) {
         return Err(bad("CRC mismatch"));
     }
+    h.version = VERSION;
     let n = h.num_layers as usize;
-    let data_start = HEADER_LEN + n * LAYER_RECORD_LEN;
-    let mut data: Vec<u8> = Vec::new();
-    let put = |bytes: &[u8], data: &mut Vec<u8>| TensorRef {
-        offset: (data_start + data.len()) as u32,
-        len: bytes.len() as u32,
-    };
-    let mut records = Vec::with_capacity(n);
+    let mut builder = write::BlobBuilder::new(h, n);
     for i in 0..n {
-        let mut r = LayerRecord::from_bytes(&blob[HEADER_LEN + i * LAYER_RECORD_LEN..])
+        let r = blob
+            .get(layer_record_offset(i)..)
+            .and_then(LayerRecord::from_bytes)
             .ok_or_else(|| bad("layer table"))?;
         let slice = |t: TensorRef| {
             blob.get(t.offset as usize..t.offset as usize + t.len as usize)
@@ -277,174 +241,76 @@ pub fn upgrade_v1(old: &[u8]) -> Result<Vec<u8>, ExportError> {
             if w.len() != inputs * outputs {
                 return Err(bad("dense weight size"));
             }
-            let geom = WeightGeometry::dense(inputs, outputs);
-            let mut packed = vec![0u8; geom.len() as usize];
-            geom.pack(&mut packed, |v, _, i| w[v * inputs + i]);
-            packed
+            write::pack_dense(&w, inputs, outputs)
         } else {
             let (s, t) = (r.stride as usize, r.taps as usize);
             if w.len() != cout * s * s * t * t * cin {
                 return Err(bad("transposed-convolution weight size"));
             }
-            pack_conv(&w, cin, cout, s, t)
+            write::pack_phases(&w, cin, cout, s, t)
         };
-        let (bias, requant) = (slice(r.bias)?.to_vec(), slice(r.requant)?.to_vec());
-        for (t, bytes) in [
-            (&mut r.weight, &packed),
-            (&mut r.bias, &bias),
-            (&mut r.requant, &requant),
-        ] {
-            *t = put(bytes, &mut data);
-            data.extend_from_slice(bytes);
-            data.resize(align_up(data_start + data.len()) - data_start, 0);
-        }
-        records.push(r);
+        builder.push(r, &packed, slice(r.bias)?, slice(r.requant)?)?;
     }
-    h.version = VERSION;
-    h.total_len = (data_start + data.len()) as u32;
-    let mut out = h.to_bytes().to_vec();
-    for r in &records {
-        out.extend_from_slice(&r.to_bytes());
-    }
-    out.extend_from_slice(&data);
-    let crc = blob_crc(&out).expect("blob holds a header");
-    out[runtime_nostd::format::CRC_OFFSET..runtime_nostd::format::CRC_OFFSET + 4]
-        .copy_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Ok(builder.finish()?)
 }
 
 /// Serializes a quantized model into the runtime's blob format ([`runtime_nostd::format`]).
-// Index loops: the re-ordering maps indices between several layouts at once.
-#[allow(clippy::needless_range_loop)]
 pub(crate) fn write(q: &QModel, preset: &str, iteration: u64) -> Result<Vec<u8>, ExportError> {
-    let n = q.layers.len();
-    let mut records = Vec::with_capacity(n);
-    let mut data: Vec<u8> = Vec::new();
-    let data_start = HEADER_LEN + n * LAYER_RECORD_LEN;
-    let put = |bytes: &[u8], data: &mut Vec<u8>| -> Result<TensorRef, ExportError> {
-        let offset = data_start + data.len();
-        data.extend_from_slice(bytes);
-        data.resize(align_up(data_start + data.len()) - data_start, 0);
-        Ok(TensorRef {
-            offset: u32::try_from(offset)
-                .map_err(|_| ExportError::InvalidSpec("blob larger than 4 GiB".into()))?,
-            len: bytes.len() as u32,
+    // Requantization exponents, one per output feature (dense) or channel.
+    let requant: Vec<Vec<i8>> = q
+        .layers
+        .iter()
+        .map(|l| {
+            (0..l.fused.out_channels())
+                .map(|o| l.requant(o) as i8)
+                .collect()
         })
-    };
-    let mut inputs = Vec::with_capacity(n);
-    for (i, l) in q.layers.iter().enumerate() {
-        let f = &l.fused;
-        let in_shape = if i == 0 { [q.z_dim, 1, 1] } else { f.in_shape };
-        inputs.push(in_shape.iter().product::<usize>());
-        let cout = f.out_channels();
-        let rows = l.bq.len() / cout;
-        let (kind, weights, bias, requant, conv) = match f.kind {
-            Kind::Dense { out_features, .. } => {
-                let in_z = l.wq.len() / out_features;
-                let pin = chw_to_hwc(in_shape);
-                let pout = chw_to_hwc(f.out_shape);
-                let mut w = vec![0i8; l.wq.len()];
-                let mut b = vec![0i32; l.bq.len()];
-                let mut e = vec![0i8; out_features];
-                for r in 0..out_features {
-                    let rh = pout[r];
-                    for j in 0..in_z {
-                        w[rh * in_z + pin[j]] = l.wq[r * in_z + j];
-                    }
-                    for row in 0..rows {
-                        b[row * out_features + rh] = l.bq[row * out_features + r];
-                    }
-                    e[rh] = l.requant(r) as i8;
-                }
-                let geom = WeightGeometry::dense(in_z, out_features);
-                let mut packed = vec![0u8; geom.len() as usize];
-                geom.pack(&mut packed, |v, _, i| w[v * in_z + i]);
-                (LayerKind::Dense, packed, b, e, [0u8; 4])
-            }
-            Kind::ConvT { cin, cout, k, s, p } => {
-                let t = k.div_ceil(s);
-                let mut w = vec![0i8; cout * s * s * t * t * cin];
-                for o in 0..cout {
-                    for py in 0..s {
-                        for px in 0..s {
-                            for ty in 0..t {
-                                for tx in 0..t {
-                                    let (ky, kx) = (py + ty * s, px + tx * s);
-                                    if ky >= k || kx >= k {
-                                        continue;
-                                    }
-                                    let base = ((((o * s + py) * s + px) * t + ty) * t + tx) * cin;
-                                    for ci in 0..cin {
-                                        w[base + ci] = l.wq[((ci * cout + o) * k + ky) * k + kx];
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                let e = (0..cout).map(|o| l.requant(o) as i8).collect();
-                let conv = [k as u8, s as u8, p as u8, t as u8];
-                let packed = pack_conv(&w, cin, cout, s, t);
-                (LayerKind::ConvTranspose, packed, l.bq.clone(), e, conv)
-            }
-        };
-        let (activation, alpha) = match f.act {
-            Act::Identity => (Activation::Identity, 0.0),
-            Act::Relu => (Activation::Relu, 0.0),
-            Act::Leaky(a) => (Activation::LeakyRelu, a),
-            Act::Tanh => (Activation::Tanh, 0.0),
-        };
-        let wbytes = weights;
-        let bbytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let ebytes: Vec<u8> = requant.iter().map(|&v| v as u8).collect();
-        records.push(LayerRecord {
-            kind: kind as u8,
-            activation: activation as u8,
-            in_exp: l.in_exp,
-            out_exp: l.out_exp,
-            in_shape: u16_shape(in_shape)?,
-            out_shape: u16_shape(f.out_shape)?,
-            kernel: conv[0],
-            stride: conv[1],
-            padding: conv[2],
-            taps: conv[3],
-            alpha,
-            weight: put(&wbytes, &mut data)?,
-            bias: put(&bbytes, &mut data)?,
-            requant: put(&ebytes, &mut data)?,
-        });
-    }
-    let total = data_start + data.len();
-    let mut name = [0u8; 8];
-    for (d, s) in name.iter_mut().zip(preset.bytes()) {
-        *d = s;
-    }
-    let header = Header {
-        magic: MAGIC,
-        version: VERSION,
-        header_len: HEADER_LEN as u16,
-        total_len: u32::try_from(total)
-            .map_err(|_| ExportError::InvalidSpec("blob larger than 4 GiB".into()))?,
-        crc32: 0,
-        z_dim: u16::try_from(q.z_dim)
-            .map_err(|_| ExportError::InvalidSpec("z_dim exceeds 65535".into()))?,
-        num_classes: q.num_classes as u16,
-        num_layers: n as u16,
+        .collect();
+    let layers: Vec<write::LayerData<'_>> = q
+        .layers
+        .iter()
+        .zip(&requant)
+        .enumerate()
+        .map(|(i, (l, requant))| layer_data(q, i, l, requant))
+        .collect();
+    let meta = write::BlobMeta {
+        z_dim: q.z_dim,
+        num_classes: q.num_classes,
         input_exp: q.z_exp,
-        flags: 0,
-        scratch_bytes: runtime_nostd::scratch_bytes(&inputs) as u32,
-        layer_table_offset: HEADER_LEN as u32,
         iteration,
-        preset: name,
+        preset,
     };
-    let mut blob = Vec::with_capacity(total);
-    blob.extend_from_slice(&header.to_bytes());
-    for r in &records {
-        blob.extend_from_slice(&r.to_bytes());
+    Ok(write::write_blob(&meta, &layers)?)
+}
+
+/// Layer `i` of `q` as the blob writer takes it.
+fn layer_data<'a>(q: &QModel, i: usize, l: &'a QLayer, requant: &'a [i8]) -> write::LayerData<'a> {
+    let f = &l.fused;
+    let op = match f.kind {
+        Kind::Dense { .. } => write::Op::Dense,
+        Kind::ConvT { k, s, p, .. } => write::Op::ConvTranspose {
+            kernel: k,
+            stride: s,
+            padding: p,
+        },
+    };
+    let (activation, alpha) = match f.act {
+        Act::Identity => (Activation::Identity, 0.0),
+        Act::Relu => (Activation::Relu, 0.0),
+        Act::Leaky(a) => (Activation::LeakyRelu, a),
+        Act::Tanh => (Activation::Tanh, 0.0),
+    };
+    write::LayerData {
+        op,
+        activation,
+        alpha,
+        in_exp: l.in_exp,
+        out_exp: l.out_exp,
+        // The first layer reads z alone: the label is its class-bias table.
+        in_shape: if i == 0 { [q.z_dim, 1, 1] } else { f.in_shape },
+        out_shape: f.out_shape,
+        weight: &l.wq,
+        bias: &l.bq,
+        requant,
     }
-    blob.extend_from_slice(&data);
-    let crc = blob_crc(&blob).expect("blob holds a header");
-    blob[runtime_nostd::format::CRC_OFFSET..runtime_nostd::format::CRC_OFFSET + 4]
-        .copy_from_slice(&crc.to_le_bytes());
-    Ok(blob)
 }

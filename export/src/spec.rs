@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use runtime_nostd::preset::Preset;
+
 /// A feed-forward generator: `image = layers(concat(z, one_hot(label)))`.
 ///
 /// The input of the first layer is the latent `z` (length [`z_dim`](Self::z_dim)), followed, for a
@@ -15,8 +17,9 @@ use serde::{Deserialize, Serialize};
 /// (or 784 features for an MLP), in `[-1, 1]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorSpec {
-    /// Preset name (`tiny`, `dcgan`, `mlp`).
-    pub preset: String,
+    /// The preset (serialized as its name: `tiny`, `dcgan`, `mlp`, `toy`).
+    #[serde(with = "preset_name")]
+    pub preset: Preset,
     /// Training objective (`wgan-gp`, `ns-gan`, ...), recorded as metadata.
     pub objective: String,
     /// Generator iteration the weights come from, recorded as metadata.
@@ -96,4 +99,23 @@ pub enum Layer {
     },
     /// `tanh(x)`.
     Tanh,
+}
+
+/// Serde for a [`Preset`] as its [name](Preset::name) (`"tiny"`, ...), the representation of
+/// every file that records one.
+pub mod preset_name {
+    use super::Preset;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes the preset's name.
+    pub fn serialize<S: Serializer>(preset: &Preset, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(preset.name())
+    }
+
+    /// Reads a preset from its name.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Preset, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map_err(|_| D::Error::unknown_variant(&name, &["mlp", "dcgan", "tiny", "toy"]))
+    }
 }

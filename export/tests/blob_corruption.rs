@@ -1,10 +1,11 @@
 //! Random corruptions of valid blobs: the parser returns an error (or, for corruptions that keep
 //! the blob self-consistent, a model that runs) and never panics or reads out of bounds.
 
+use export::spec::Preset;
 use export::{ExportOptions, random_spec, write_blob};
 use proptest::prelude::*;
 use runtime_nostd::format::{
-    CRC_OFFSET, HEADER_LEN, LAYER_RECORD_LEN, LayerRecord, QUAD_PAIR_BYTES, blob_crc,
+    HEADER_LEN, Header, LAYER_RECORD_LEN, LayerRecord, QUAD_PAIR_BYTES, layer_record_offset, seal,
 };
 use runtime_nostd::{BlobError, Model, Scratch, TINY_SCRATCH};
 use std::sync::OnceLock;
@@ -14,15 +15,22 @@ fn blobs() -> &'static [Vec<u8>; 2] {
     B.get_or_init(|| {
         let o = ExportOptions::default();
         [
-            write_blob(&random_spec("tiny", false, 5), &o).unwrap(),
-            write_blob(&random_spec("tiny", true, 6), &o).unwrap(),
+            write_blob(&random_spec(Preset::Tiny, false, 5), &o).unwrap(),
+            write_blob(&random_spec(Preset::Tiny, true, 6), &o).unwrap(),
         ]
     })
 }
 
 fn fix_crc(b: &mut [u8]) {
-    let crc = blob_crc(b).unwrap();
-    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+    assert!(seal(b));
+}
+
+/// Rewrites the header through `change` and reseals the blob.
+fn edit_header(b: &mut [u8], change: impl FnOnce(&mut Header)) {
+    let (mut h, _) = Header::from_bytes(b).unwrap();
+    change(&mut h);
+    b[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+    fix_crc(b);
 }
 
 /// Parses, and if that succeeds, generates: neither may panic.
@@ -74,12 +82,12 @@ fn every_truncation_is_an_error() {
 
 /// Layer `i`'s record (the blob's own, unchanged).
 fn record(b: &[u8], i: usize) -> LayerRecord {
-    LayerRecord::from_bytes(&b[HEADER_LEN + i * LAYER_RECORD_LEN..]).unwrap()
+    LayerRecord::from_bytes(&b[layer_record_offset(i)..]).unwrap()
 }
 
 /// Replaces layer `i`'s record and fixes the CRC.
 fn set_record(b: &mut [u8], i: usize, r: &LayerRecord) {
-    let at = HEADER_LEN + i * LAYER_RECORD_LEN;
+    let at = layer_record_offset(i);
     b[at..at + LAYER_RECORD_LEN].copy_from_slice(&r.to_bytes());
     fix_crc(b);
 }
@@ -89,8 +97,7 @@ fn set_record(b: &mut [u8], i: usize, r: &LayerRecord) {
 fn version_1_is_unsupported() {
     for b in blobs() {
         let mut b = b.clone();
-        b[4..6].copy_from_slice(&1u16.to_le_bytes());
-        fix_crc(&mut b);
+        edit_header(&mut b, |h| h.version = 1);
         assert!(matches!(
             Model::parse(&b),
             Err(BlobError::UnsupportedVersion(1))
@@ -259,7 +266,7 @@ proptest! {
         value in any::<u16>(),
     ) {
         let mut b = blobs()[which].clone();
-        let at = HEADER_LEN + layer * LAYER_RECORD_LEN + 2 * field;
+        let at = layer_record_offset(layer) + 2 * field;
         let changed = b[at..at + 2] != value.to_le_bytes();
         b[at..at + 2].copy_from_slice(&value.to_le_bytes());
         fix_crc(&mut b);
@@ -277,9 +284,10 @@ proptest! {
         let mut b = blobs()[0][..HEADER_LEN].to_vec();
         b.extend(body);
         let total = b.len() as u32;
-        b[8..12].copy_from_slice(&total.to_le_bytes());
-        b[20..22].copy_from_slice(&n.to_le_bytes());
-        fix_crc(&mut b);
+        edit_header(&mut b, |h| {
+            h.total_len = total;
+            h.num_layers = n;
+        });
         prop_assert!(exercise(&b).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Malformed specs, inputs and blobs are errors, never panics; `export_all` writes its files.
 
 use export::spec::Layer;
+use export::spec::Preset;
 use export::{
     ExportError, ExportOptions, export_all, int8_reference, onnx_fp32, onnx_int8, random_spec,
     try_reference_forward, validate, write_blob,
@@ -23,7 +24,7 @@ fn expect_invalid(spec: &export::spec::GeneratorSpec, what: &str) {
 
 #[test]
 fn specs_that_do_not_chain_are_errors() {
-    let base = random_spec("tiny", false, 1);
+    let base = random_spec(Preset::Tiny, false, 1);
 
     let mut s = base.clone();
     s.z_dim = 63;
@@ -81,7 +82,7 @@ fn specs_that_do_not_chain_are_errors() {
 
 #[test]
 fn bad_inputs_are_errors() {
-    let spec = random_spec("tiny", true, 1);
+    let spec = random_spec(Preset::Tiny, true, 1);
     let z = vec![0.0; 64 * 2];
     assert!(try_reference_forward(&spec, &z, Some(&[1, 2]), 2).is_ok());
     assert!(try_reference_forward(&spec, &z[1..], Some(&[1, 2]), 2).is_err());
@@ -111,7 +112,7 @@ fn bad_inputs_are_errors() {
 #[test]
 fn export_all_writes_everything() {
     let dir = std::env::temp_dir().join(format!("tinygan-export-test-{}", std::process::id()));
-    let spec = random_spec("tiny", false, 8);
+    let spec = random_spec(Preset::Tiny, false, 8);
     let opts = ExportOptions {
         fidelity_samples: 200,
         ..Default::default()

@@ -6,6 +6,7 @@
 
 mod common;
 
+use export::spec::Preset;
 use export::{
     ExportOptions, fixed_latents, int8_reference, onnx_int8, random_spec, reference_forward,
     write_blob,
@@ -56,7 +57,7 @@ fn runtime_matches_tract_int8_bit_exactly() {
 
 #[test]
 fn int8_onnx_is_qdq() {
-    let spec = random_spec("tiny", false, 4);
+    let spec = random_spec(Preset::Tiny, false, 4);
     let m = ModelProto::parse_from_bytes(&onnx_int8(&spec, &ExportOptions::default()).unwrap())
         .unwrap();
     let g = m.graph.as_ref().unwrap();

@@ -2,6 +2,7 @@
 
 mod common;
 
+use export::spec::Preset;
 use export::{fixed_latents, onnx_fp32, random_spec, reference_forward};
 use onnx_protobuf::{Message, ModelProto};
 
@@ -35,7 +36,7 @@ fn fp32_onnx_matches_reference_forward() {
 
 #[test]
 fn metadata_opset_and_io() {
-    let spec = random_spec("tiny", true, 3);
+    let spec = random_spec(Preset::Tiny, true, 3);
     let m = ModelProto::parse_from_bytes(&onnx_fp32(&spec).unwrap()).unwrap();
     assert!(
         m.opset_import

@@ -1,5 +1,6 @@
 //! RAM / flash per preset (the table in `runtime-nostd`'s docs): run with `--nocapture`.
 
+use export::spec::Preset;
 use export::{ExportOptions, param_count, random_spec, write_blob};
 use runtime_nostd::{DCGAN_SCRATCH, MLP_SCRATCH, Model, TINY_SCRATCH};
 
@@ -8,9 +9,9 @@ fn resources_per_preset() {
     println!("| preset | conditional | params | MAC/image | scratch (RAM) B | blob (flash) B |");
     println!("|---|---|---:|---:|---:|---:|");
     for (preset, scratch) in [
-        ("tiny", TINY_SCRATCH),
-        ("mlp", MLP_SCRATCH),
-        ("dcgan", DCGAN_SCRATCH),
+        (Preset::Tiny, TINY_SCRATCH),
+        (Preset::Mlp, MLP_SCRATCH),
+        (Preset::Dcgan, DCGAN_SCRATCH),
     ] {
         for conditional in [false, true] {
             let spec = random_spec(preset, conditional, 1);

@@ -63,11 +63,17 @@
 #![no_std]
 #![deny(missing_docs)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 mod error;
 pub mod format;
+mod forward;
 mod kernel;
 mod math;
 mod model;
+mod parse;
+pub mod preset;
 mod rng;
 mod scratch;
 
@@ -77,7 +83,8 @@ pub use math::{
     PixelTable, exp, gray4, ln, pixel_from_preactivation, pixel_from_unit, pow2, quantize_i8,
     requantize, shift_round_i8, sin_cos_turns, sqrt, tanh,
 };
-pub use model::{MAX_ACTIVATION, Model};
+pub use model::Model;
+pub use parse::MAX_ACTIVATION;
 pub use rng::{Rng, latent};
 pub use scratch::{
     DCGAN_SCRATCH, DcganScratch, MAX_PRESET_SCRATCH, MLP_SCRATCH, MlpScratch, Scratch,

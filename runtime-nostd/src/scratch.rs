@@ -1,7 +1,7 @@
 //! Scratch memory for the forward pass, sized at compile time.
 
 use crate::math::PixelTable;
-pub use crate::model::scratch_bytes;
+use crate::preset::Preset;
 
 /// Working memory for [`crate::Model::generate`]: two int8 activation slots (`N` bytes) and the
 /// last layer's pixel table ([`crate::PixelTable`], 1 KB: 255 thresholds and a sentinel, built on
@@ -53,18 +53,47 @@ impl<const N: usize> Default for Scratch<N> {
     }
 }
 
-/// Scratch bytes of the `tiny` preset (z = 64; activations 64 → 1568 → 3136 → image).
-pub const TINY_SCRATCH: usize = scratch_bytes(&[64, 32 * 7 * 7, 16 * 14 * 14]);
-/// Scratch bytes of the `dcgan` preset (z = 100; activations 100 → 12544 → 25088 → image).
-pub const DCGAN_SCRATCH: usize = scratch_bytes(&[100, 256 * 7 * 7, 128 * 14 * 14]);
-/// Scratch bytes of the `mlp` preset (z = 100; activations 100 → 256 → 512 → 1024 → image).
-pub const MLP_SCRATCH: usize = scratch_bytes(&[100, 256, 512, 1024]);
-/// The largest of the preset scratch sizes: a `Scratch<MAX_PRESET_SCRATCH>` runs any preset.
-pub const MAX_PRESET_SCRATCH: usize =
-    const_max(const_max(TINY_SCRATCH, DCGAN_SCRATCH), MLP_SCRATCH);
+/// Bytes of scratch for a chain of layers whose inputs have `inputs[i]` int8 elements: layer `i`
+/// reads slot `i % 2` and writes slot `(i + 1) % 2` (the last layer writes the image directly), so
+/// the scratch is the largest even-indexed input plus the largest odd-indexed one.
+pub const fn scratch_bytes(inputs: &[usize]) -> usize {
+    let s = slot_sizes(inputs);
+    s[0] + s[1]
+}
 
-const fn const_max(a: usize, b: usize) -> usize {
-    if a > b { a } else { b }
+pub(crate) const fn slot_sizes(inputs: &[usize]) -> [usize; 2] {
+    let mut s = [0usize; 2];
+    let mut i = 0;
+    while i < inputs.len() {
+        if inputs[i] > s[i % 2] {
+            s[i % 2] = inputs[i];
+        }
+        i += 1;
+    }
+    s
+}
+
+/// Scratch bytes of the `tiny` preset (z = 64; activations 64 → 1568 → 3136 → image).
+pub const TINY_SCRATCH: usize = Preset::Tiny.scratch_bytes();
+/// Scratch bytes of the `dcgan` preset (z = 100; activations 100 → 12544 → 25088 → image).
+pub const DCGAN_SCRATCH: usize = Preset::Dcgan.scratch_bytes();
+/// Scratch bytes of the `mlp` preset (z = 100; activations 100 → 256 → 512 → 1024 → image).
+pub const MLP_SCRATCH: usize = Preset::Mlp.scratch_bytes();
+/// The largest of the image presets' scratch sizes: a `Scratch<MAX_PRESET_SCRATCH>` runs any
+/// preset the runtime can run.
+pub const MAX_PRESET_SCRATCH: usize = max_image_scratch();
+
+const fn max_image_scratch() -> usize {
+    let mut max = 0;
+    let mut i = 0;
+    while i < Preset::ALL.len() {
+        let p = Preset::ALL[i];
+        if p.is_image() && p.scratch_bytes() > max {
+            max = p.scratch_bytes();
+        }
+        i += 1;
+    }
+    max
 }
 
 /// Scratch for the `tiny` preset (conditional or not: the label costs no activation memory).

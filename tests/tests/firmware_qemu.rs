@@ -29,12 +29,12 @@ use std::{
 
 use embedded_graphics::{
     Pixel,
-    mono_font::{MonoTextStyle, ascii::FONT_6X10},
     pixelcolor::{Gray4, GrayColor},
     prelude::*,
-    text::{Baseline, Text},
 };
+use object::{Object, ObjectSection};
 use runtime_nostd::{Model, TinyScratch, gray4, latent};
+use tinygan_fw::layout;
 
 /// Display size in pixels.
 const W: usize = 128;
@@ -202,7 +202,7 @@ fn firmware() -> &'static Firmware {
         let bad_path = dir.join("corrupted.tgb");
         std::fs::write(&bad_path, &bad_blob).unwrap();
 
-        let spec = export::random_spec("tiny", true, 5);
+        let spec = export::random_spec(export::spec::Preset::Tiny, true, 5);
         let cond_blob = export::write_blob(&spec, &export::ExportOptions::default()).unwrap();
         let cond_path = dir.join("conditional.tgb");
         std::fs::write(&cond_path, &cond_blob).unwrap();
@@ -431,10 +431,14 @@ fn decode_screendump(file: &Path) -> Screen {
     screen
 }
 
-/// Top-left corner of grid cell `i` (4 columns × 2 rows of 28×28, documented in
-/// firmware/app/src/layout.rs): `(2 + 32 col, 2 + 32 row)`.
+/// `(x, y)` of a point of the firmware's layout ([`tinygan_fw::layout`]).
+fn xy(p: Point) -> (usize, usize) {
+    (p.x as usize, p.y as usize)
+}
+
+/// Top-left corner of grid cell `i`, as the firmware places it.
 fn cell_origin(i: usize) -> (usize, usize) {
-    (2 + 32 * (i % 4), 2 + 32 * (i / 4))
+    xy(layout::cell_origin(i as u32))
 }
 
 /// What the grid of batch `seed` must look like, rendered with the host runtime: digit `i` from
@@ -568,7 +572,7 @@ fn expected_counter(blob: &[u8], value: u16, seed: u64) -> Screen {
         model
             .generate(&z, Some(digit - b'0'), &mut scratch, &mut image)
             .unwrap();
-        let (x0, y0) = (2 + 32 * position, 18);
+        let (x0, y0) = xy(layout::counter_origin(position as u32));
         for (p, &v) in image.iter().enumerate() {
             screen.0[y0 + p / 28][x0 + p % 28] = gray4(v);
         }
@@ -617,25 +621,6 @@ fn conditional_model_counts_with_generated_digits() {
     );
 }
 
-/// The lines the firmware writes under the title (tinygan_fw::draw_error): greedy word wrap at 21
-/// characters, four lines at most.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() && lines.len() < 4 {
-        let mut end = rest.len().min(width);
-        if end < rest.len()
-            && !rest[end..].starts_with(' ')
-            && let Some(space) = rest[..end].rfind(' ').filter(|&i| i > 0)
-        {
-            end = space;
-        }
-        lines.push(rest[..end].trim_end().to_string());
-        rest = rest[end..].trim_start();
-    }
-    lines
-}
-
 #[test]
 fn corrupted_blob_shows_the_error_screen() {
     let fw = firmware();
@@ -654,19 +639,9 @@ fn corrupted_blob_shows_the_error_screen() {
         );
     }
 
+    // The firmware's error screen (title, then the message word-wrapped), drawn on the host.
     let mut expected = Screen::black();
-    let style = MonoTextStyle::new(&FONT_6X10, Gray4::WHITE);
-    let lines = std::iter::once("tinygan: no digits".to_string()).chain(wrap(&message, 21));
-    for (row, text) in lines.enumerate() {
-        Text::with_baseline(
-            &text,
-            Point::new(2, 2 + 12 * row as i32),
-            style,
-            Baseline::Top,
-        )
-        .draw(&mut expected)
-        .unwrap();
-    }
+    tinygan_fw::draw_error(&mut expected, &message).unwrap();
     let actual = qemu.screen();
     if actual != expected {
         panic!(
@@ -677,27 +652,22 @@ fn corrupted_blob_shows_the_error_screen() {
     }
 }
 
-/// Sections of a little-endian ELF32 file: (name, address, size).
+/// Sections of a little-endian 32-bit ARM ELF file: (name, address, size).
 fn elf32_sections(elf: &[u8]) -> Vec<(String, u32, u32)> {
-    assert_eq!(
-        &elf[..6],
-        b"\x7fELF\x01\x01",
+    let file = object::File::parse(elf).expect("an object file");
+    assert!(
+        file.format() == object::BinaryFormat::Elf && !file.is_64() && file.is_little_endian(),
         "not a little-endian ELF32 file"
     );
-    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
-    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
-    assert_eq!(u16_at(18), 40, "not an ARM ELF (e_machine)");
-    let (shoff, shentsize, shnum, shstrndx) =
-        (u32_at(32) as usize, u16_at(46), u16_at(48), u16_at(50));
-    let header = |i: usize| shoff + i * shentsize;
-    let names = u32_at(header(shstrndx) + 16) as usize;
-    (0..shnum)
-        .map(|i| {
-            let h = header(i);
-            let name_at = names + u32_at(h) as usize;
-            let end = elf[name_at..].iter().position(|&b| b == 0).unwrap();
-            let name = String::from_utf8_lossy(&elf[name_at..name_at + end]).into_owned();
-            (name, u32_at(h + 12), u32_at(h + 20))
+    assert_eq!(
+        file.architecture(),
+        object::Architecture::Arm,
+        "not an ARM ELF (e_machine)"
+    );
+    file.sections()
+        .map(|s| {
+            let name = s.name().unwrap_or_default().to_string();
+            (name, s.address() as u32, s.size() as u32)
         })
         .collect()
 }
@@ -739,7 +709,7 @@ fn pico_firmware_builds() {
         0x1000_0100,
         ".vector_table placement"
     );
-    let header = &fw.blob[..64];
+    let header = &fw.blob[..runtime_nostd::format::HEADER_LEN];
     assert!(
         elf.windows(header.len()).any(|w| w == header),
         "the blob is not embedded in the Pico firmware"

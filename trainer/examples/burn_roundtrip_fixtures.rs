@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
             if conditional { "_cond" } else { "" }
         );
         let t = warmed_up_trainer(preset, conditional)?;
-        let spec = generator_spec(&t.generator.valid(), preset.name(), "ns-gan", t.iteration);
+        let spec = generator_spec(&t.generator.valid(), preset, "ns-gan", t.iteration);
         let z = fixed_noise(17, N, preset.z_dim());
         let labels: Vec<u8> = (0..N as u8).map(|i| (3 * i + 1) % 10).collect();
         let expected = t.generate(&z, conditional.then_some(&labels[..]));

@@ -6,7 +6,7 @@ use burn::nn::conv::ConvTranspose2d;
 use burn::prelude::*;
 use export::spec::{GeneratorSpec, Layer};
 
-use crate::model::{Generator, LEAKY_SLOPE};
+use crate::model::{Generator, LEAKY_SLOPE, Preset};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
@@ -60,13 +60,24 @@ fn conv_t(c: &ConvTranspose2d) -> Layer {
     }
 }
 
-/// Describes `generator` as a framework-free [`GeneratorSpec`].
+/// The runtime's name for a preset (the table in [`runtime_nostd::preset`]).
+fn spec_preset(preset: Preset) -> export::spec::Preset {
+    match preset {
+        Preset::Mlp => export::spec::Preset::Mlp,
+        Preset::Dcgan => export::spec::Preset::Dcgan,
+        Preset::Tiny => export::spec::Preset::Tiny,
+        Preset::Toy => export::spec::Preset::Toy,
+    }
+}
+
+/// Describes `generator`, a `preset` generator, as a framework-free [`GeneratorSpec`].
 pub fn generator_spec(
     generator: &Generator,
-    preset: &str,
+    preset: Preset,
     objective: &str,
     iteration: u64,
 ) -> GeneratorSpec {
+    let preset = spec_preset(preset);
     let mut layers = Vec::new();
     match (
         &generator.up1,
@@ -78,10 +89,15 @@ pub fn generator_spec(
             layers.push(dense(&generator.fc[0]));
             layers.push(batch_norm(bn0));
             layers.push(Layer::Relu);
+            // The side of the first map, from the preset table.
+            let side = match preset.arch().generator {
+                runtime_nostd::preset::Generator::Conv(g) => g.start,
+                runtime_nostd::preset::Generator::Mlp { .. } => 0,
+            };
             layers.push(Layer::Reshape {
                 channels: generator.ch0,
-                height: 7,
-                width: 7,
+                height: side,
+                width: side,
             });
             layers.push(conv_t(up1));
             layers.push(batch_norm(bn1));
@@ -104,7 +120,7 @@ pub fn generator_spec(
         layers.push(Layer::Tanh);
     }
     GeneratorSpec {
-        preset: preset.to_string(),
+        preset,
         objective: objective.to_string(),
         iteration,
         z_dim: generator.z_dim,

@@ -29,7 +29,7 @@ fn fp32_onnx_matches_the_trainer_forward_pass() {
         (Preset::Tiny, true),
     ] {
         let t = trained(preset, conditional);
-        let spec = generator_spec(&t.generator.valid(), preset.name(), "ns-gan", t.iteration);
+        let spec = generator_spec(&t.generator.valid(), preset, "ns-gan", t.iteration);
         let n = 8;
         let z = trainer::sample::fixed_noise(17, n, preset.z_dim());
         let labels: Vec<u8> = (0..n as u8).map(|i| i % 10).collect();

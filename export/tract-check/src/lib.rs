@@ -51,12 +51,3 @@ pub fn run(plan: &Arc<TypedRunnableModel>, z: &[f32], labels: Option<&[u8]>, n: 
         .copied()
         .collect()
 }
-
-/// The presets × conditional combinations the tests cover.
-pub const CASES: &[(&str, bool)] = &[
-    ("tiny", false),
-    ("tiny", true),
-    ("dcgan", false),
-    ("mlp", false),
-    ("mlp", true),
-];

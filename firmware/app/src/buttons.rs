@@ -1,4 +1,5 @@
-//! The five buttons, debounced into clicks.
+//! The five buttons: sampled levels turned into clicks, one per release edge (no debouncing: a
+//! bouncing contact may click more than once).
 
 /// A button of the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

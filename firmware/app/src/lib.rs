@@ -49,10 +49,11 @@ pub const WALK_STEPS: u32 = 8;
 /// Largest number the counter shows.
 pub const COUNTER_MAX: u16 = 9999;
 
-/// Pixels of one generated digit.
-pub const DIGIT_PIXELS: usize = 28 * 28;
+/// Pixels of one generated digit (the runtime's image).
+pub const DIGIT_PIXELS: usize = runtime_nostd::IMAGE_PIXELS;
 
-/// The generator's working memory (the `tiny` preset's size).
+/// The generator's working memory: the `tiny` preset's size, derived from the preset table
+/// ([`runtime_nostd::preset`]).
 pub type Scratch = runtime_nostd::TinyScratch;
 
 /// Why the firmware cannot draw digits.

@@ -5,18 +5,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use runtime_nostd::format::{Header, seal};
 use runtime_nostd::{MAX_PRESET_SCRATCH, Model, Scratch, latent};
 
 fuzz_target!(|data: &[u8]| {
     // The CRC rejects almost every mutation; a second pass with a repaired CRC lets the fuzzer
     // reach the structural validation and the forward pass.
     run(data);
-    if data.len() >= runtime_nostd::format::HEADER_LEN {
+    if let Some((header, _)) = Header::from_bytes(data) {
         let mut fixed = data.to_vec();
-        let total = u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]) as usize;
-        if total <= fixed.len() && total >= runtime_nostd::format::HEADER_LEN {
-            let crc = runtime_nostd::format::blob_crc(&fixed[..total]).unwrap();
-            fixed[12..16].copy_from_slice(&crc.to_le_bytes());
+        if let Some(blob) = fixed.get_mut(..header.total_len as usize)
+            && seal(blob)
+        {
             run(&fixed);
         }
     }

@@ -39,8 +39,7 @@ pub fn export_run(run_dir: &Path, out: Option<&Path>, weights: Weights) -> anyho
             cfg.preset.name()
         );
     }
-    let spec =
-        crate::to_spec::generator_spec(&generator, cfg.preset.name(), cfg.loss.name(), iteration);
+    let spec = crate::to_spec::generator_spec(&generator, cfg.preset, cfg.loss.name(), iteration);
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| run_dir.join("export"));

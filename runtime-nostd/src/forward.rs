@@ -1,0 +1,278 @@
+//! The int8 forward pass of one validated layer: windows of input pixels, segments, the
+//! quad-layout kernel, and the epilogue that writes each output.
+
+use crate::format::{Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WeightGeometry};
+use crate::kernel::{MAX_CHUNK, quad_dot};
+
+/// One validated fused layer, its tensors borrowed from the blob.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layer<'a> {
+    pub(crate) kind: LayerKind,
+    pub(crate) act: Activation,
+    pub(crate) alpha: f32,
+    pub(crate) in_shape: [usize; 3],
+    pub(crate) out_shape: [usize; 3],
+    pub(crate) stride: usize,
+    pub(crate) padding: usize,
+    pub(crate) taps: usize,
+    pub(crate) geom: WeightGeometry,
+    pub(crate) weight: &'a [u8],
+    pub(crate) bias: &'a [u8],
+    pub(crate) requant: &'a [i8],
+}
+
+impl Layer<'_> {
+    pub(crate) fn in_len(&self) -> usize {
+        self.in_shape[0] * self.in_shape[1] * self.in_shape[2]
+    }
+    pub(crate) fn out_len(&self) -> usize {
+        self.out_shape[0] * self.out_shape[1] * self.out_shape[2]
+    }
+}
+
+pub(crate) fn as_i8(b: &[u8]) -> &[i8] {
+    // SAFETY: i8 and u8 have the same size and alignment and every bit pattern is valid for both.
+    unsafe { core::slice::from_raw_parts(b.as_ptr().cast::<i8>(), b.len()) }
+}
+
+pub(crate) fn i32_at(b: &[u8], i: usize) -> i32 {
+    let c = &b[4 * i..4 * i + 4];
+    i32::from_le_bytes([c[0], c[1], c[2], c[3]])
+}
+
+/// Most sign-extended inputs of one window the fast path holds on the stack; a larger window is
+/// processed segment by segment, converting its inputs again for every weight group. 128 (512 B)
+/// on a microcontroller (enough for `tiny`'s windows); 1024 (4 KB) elsewhere, which holds every
+/// preset's windows. Tests use 128 everywhere, so both paths are tested on the host.
+#[cfg(any(test, target_os = "none"))]
+const XS_MAX: usize = 128;
+#[cfg(not(any(test, target_os = "none")))]
+const XS_MAX: usize = 1024;
+
+/// Sign-extends `src` into `dst` (as far as the shorter goes) and returns the sum. Four inputs per
+/// word load (`SXTB` with rotation on a Cortex-M3).
+#[inline(always)]
+fn widen(dst: &mut [i32], src: &[i8]) -> i32 {
+    let n = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..n], &src[..n]);
+    let mut sum = 0;
+    let mut d4 = dst.chunks_exact_mut(4);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d4).zip(&mut s4) {
+        let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+        let v = [
+            w as i8 as i32,
+            (w >> 8) as i8 as i32,
+            (w >> 16) as i8 as i32,
+            (w >> 24) as i8 as i32,
+        ];
+        d.copy_from_slice(&v);
+        sum += (v[0] + v[1]) + (v[2] + v[3]);
+    }
+    for (d, &v) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
+        *d = v as i32;
+        sum += v as i32;
+    }
+    sum
+}
+
+/// One contiguous run of a window: inputs `xs[start..end]`, the group's weights from byte
+/// `w_offset`, and `Σ xs[start..end]`.
+#[derive(Clone, Copy, Default)]
+struct Segment {
+    start: usize,
+    end: usize,
+    w_offset: usize,
+    sum: i32,
+}
+
+/// Runs one validated layer; `epilogue(acc, requant_exp)` turns each accumulator (bias included)
+/// into an output. Not inlined: one stack frame (window buffer) at a time, whichever layer runs.
+#[inline(never)]
+pub(crate) fn run_layer<T>(
+    l: &Layer<'_>,
+    x: &[i8],
+    bias: &[u8],
+    out: &mut [T],
+    epilogue: impl Fn(i32, i32) -> T,
+) {
+    let g = l.geom;
+    let cin = g.cin;
+    let pairs_bytes = g.pairs() * QUAD_PAIR_BYTES;
+    let (cout, s, p, t) = match l.kind {
+        LayerKind::Dense => (g.values, 1, 0, 1),
+        LayerKind::ConvTranspose => (l.out_shape[0], l.stride, l.padding, l.taps),
+    };
+    let [_, ih, iw] = l.in_shape;
+    let [_, oh, ow] = l.out_shape;
+    let (nby, nbx) = match l.kind {
+        LayerKind::Dense => (1, 1),
+        LayerKind::ConvTranspose => ((oh - 1 + p) / s + 1, (ow - 1 + p) / s + 1),
+    };
+    let mut xs = [0i32; XS_MAX];
+    for by in 0..nby {
+        for bx in 0..nbx {
+            // The window: valid taps, in tap order, each a contiguous run of `cin` inputs.
+            let mut taps = [(0usize, 0usize); MAX_TAPS * MAX_TAPS];
+            let mut ntaps = 0;
+            for ty in 0..t {
+                let Some(iy) = by.checked_sub(ty).filter(|&iy| iy < ih) else {
+                    continue;
+                };
+                for tx in 0..t {
+                    let Some(ix) = bx.checked_sub(tx).filter(|&ix| ix < iw) else {
+                        continue;
+                    };
+                    taps[ntaps] = (ty * t + tx, (iy * iw + ix) * cin);
+                    ntaps += 1;
+                }
+            }
+            let taps = &taps[..ntaps];
+            let cinp = 2 * g.pairs();
+            let fits = ntaps * cinp <= XS_MAX;
+            // Segments: one per valid tap, merged when taps and weights are both consecutive.
+            let mut segs = [Segment::default(); MAX_TAPS * MAX_TAPS];
+            let mut nsegs = 0;
+            if fits {
+                let mut at = 0;
+                for &(tap, from) in taps {
+                    let dst = &mut xs[at..at + cinp];
+                    let sum = widen(dst, &x[from..from + cin]);
+                    if cin < cinp {
+                        dst[cin] = 0;
+                    }
+                    let w_offset = tap * pairs_bytes;
+                    match segs[..nsegs].last_mut() {
+                        Some(last)
+                            if last.end == at
+                                && last.w_offset
+                                    + (last.end - last.start) / 2 * QUAD_PAIR_BYTES
+                                    == w_offset
+                                && last.end - last.start + cinp <= MAX_CHUNK =>
+                        {
+                            last.end += cinp;
+                            last.sum += sum;
+                        }
+                        _ => {
+                            segs[nsegs] = Segment {
+                                start: at,
+                                end: at + cinp,
+                                w_offset,
+                                sum,
+                            };
+                            nsegs += 1;
+                        }
+                    }
+                    at += cinp;
+                }
+            }
+            // Phase `(py, px)` and channel `o` of value `v = group · QUAD + j`, stepped along
+            // with `v` (no division per value).
+            // Phase `(py, px)` and channel `o` of the next value `v`, stepped along with `v`
+            // (no division per value).
+            let (mut py, mut px, mut o) = (0, 0, 0);
+            let step = |py: &mut usize, px: &mut usize, o: &mut usize, n: usize| {
+                *o += n;
+                if *o == cout {
+                    *o = 0;
+                    *px += 1;
+                    if *px == s {
+                        *px = 0;
+                        *py += 1;
+                    }
+                }
+            };
+            // When `cout` is a multiple of QUAD (every preset), a group is four consecutive
+            // channels of one phase: one position check per group.
+            let whole_groups = cout.is_multiple_of(QUAD);
+            for group in 0..g.groups() {
+                // Output positions (and channels) of the group's four values; skip the group if
+                // none is inside.
+                let mut dst = [usize::MAX; QUAD];
+                let mut chan = [0usize; QUAD];
+                // (first output position, first channel) of a whole group.
+                let mut whole = None;
+                if whole_groups {
+                    let (oy, ox) = (by * s + py, bx * s + px);
+                    let inside = oy >= p && ox >= p && oy - p < oh && ox - p < ow;
+                    let o0 = o;
+                    step(&mut py, &mut px, &mut o, QUAD);
+                    if !inside {
+                        continue;
+                    }
+                    whole = Some((((oy - p) * ow + (ox - p)) * cout + o0, o0));
+                } else {
+                    for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
+                        if group * QUAD + j >= g.values {
+                            break;
+                        }
+                        *c = o;
+                        let (oy, ox) = (by * s + py, bx * s + px);
+                        if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
+                            *d = ((oy - p) * ow + (ox - p)) * cout + o;
+                        }
+                        step(&mut py, &mut px, &mut o, 1);
+                    }
+                    if dst.iter().all(|&d| d == usize::MAX) {
+                        continue;
+                    }
+                }
+                let w = &l.weight[group * g.group_bytes()..(group + 1) * g.group_bytes()];
+                let mut acc = [0i32; QUAD];
+                if fits {
+                    for seg in &segs[..nsegs] {
+                        let n = seg.end - seg.start;
+                        let r = quad_dot(
+                            &xs[seg.start..seg.end],
+                            &w[seg.w_offset..seg.w_offset + n / 2 * QUAD_PAIR_BYTES],
+                            seg.sum,
+                        );
+                        for (a, r) in acc.iter_mut().zip(r) {
+                            *a += r;
+                        }
+                    }
+                } else {
+                    for &(tap, from) in taps {
+                        let wt = &w[tap * pairs_bytes..(tap + 1) * pairs_bytes];
+                        let mut i = 0;
+                        while i < cin {
+                            let n = (cin - i).min(XS_MAX);
+                            let sum = widen(&mut xs[..n], &x[from + i..from + i + n]);
+                            let np = n.div_ceil(2) * 2;
+                            if np > n {
+                                xs[n] = 0;
+                            }
+                            let r = quad_dot(
+                                &xs[..np],
+                                &wt[i / 2 * QUAD_PAIR_BYTES..(i + np) / 2 * QUAD_PAIR_BYTES],
+                                sum,
+                            );
+                            for (a, r) in acc.iter_mut().zip(r) {
+                                *a += r;
+                            }
+                            i += n;
+                        }
+                    }
+                }
+                if let Some((d, o)) = whole {
+                    // Four consecutive outputs and channels: one bounds check each.
+                    let out = &mut out[d..d + QUAD];
+                    let bias = &bias[4 * o..4 * (o + QUAD)];
+                    let exps = &l.requant[o..o + QUAD];
+                    for (j, (y, &e)) in out.iter_mut().zip(exps).enumerate() {
+                        *y = epilogue(i32_at(bias, j) + acc[j], e as i32);
+                    }
+                } else {
+                    for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
+                        if d != usize::MAX {
+                            out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
