@@ -1,7 +1,7 @@
-//! The shipped firmware blob (`firmware/assets/tiny.tgb`) draws the same digits as before the blob
-//! format moved to version 2: the hash below was taken with the version-1 runtime on the version-1
-//! blob (seeds 0..4, all 8 cells, plus 8 walk frames), and the version-2 blob, converted from it by
-//! `export::upgrade_v1`, must give it back bit for bit.
+//! A blob upgraded from format version 1 draws the same digits as before: the hash below was taken
+//! with the version-1 runtime on a version-1 blob (the firmware's `tiny` generator until 2026-12,
+//! seeds 0..4, all 8 cells, plus 8 walk frames), and the version-2 blob converted from it by
+//! `export::upgrade_v1` (`tests/fixtures/tiny-v1-upgraded.tgb`) must give it back bit for bit.
 
 use runtime_nostd::{Model, TinyScratch, latent};
 
@@ -17,10 +17,10 @@ fn fnv(hash: &mut u64, bytes: &[u8]) {
 const GOLDEN: u64 = 0x1ecb_9095_707b_ecfb;
 
 #[test]
-fn shipped_blob_draws_the_same_digits() {
+fn upgraded_v1_blob_draws_the_same_digits() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let blob = std::fs::read(root.join("firmware/assets/tiny.tgb")).unwrap();
-    let model = Model::parse(&blob).expect("the shipped blob parses");
+    let blob = std::fs::read(root.join("tests/fixtures/tiny-v1-upgraded.tgb")).unwrap();
+    let model = Model::parse(&blob).expect("the upgraded blob parses");
     let mut scratch = Box::new(TinyScratch::new());
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     let mut image = [0u8; 784];
