@@ -5,7 +5,7 @@
 #   scripts/experiments.sh [--out DIR] [--only NAME,NAME…]
 #
 # NAME: shifted, optimal-d, saturation, modes, inverse-cdf (the recipe study has its own script,
-# scripts/recipe-study.sh, and the same `experiments` binary). One thread each; about 30
+# scripts/recipe-study.sh, and the same `experiments` binary). One thread each; about 60
 # CPU-minutes in all on a 2-core laptop-class machine, most of it `modes` and `inverse-cdf`.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -27,6 +27,6 @@ want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 want shifted && "$x" shifted "$out" --seeds 5
 want optimal-d && "$x" optimal-d "$out" --seeds 5
 want saturation && "$x" saturation "$out" --seeds 3 --iters 200
-want modes && "$x" modes "$out" --seeds 3 --iters 5000
+want modes && "$x" modes "$out" --seeds 3
 want inverse-cdf && "$x" inverse-cdf "$out" --seeds 3
 echo "experiments: results in $out" >&2

@@ -24,6 +24,11 @@ pub const LEAKY_SLOPE: f32 = 0.2;
 
 /// A model preset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum Preset {
     /// Fully connected GAN on MNIST.
     Mlp,

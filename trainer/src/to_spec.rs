@@ -60,16 +60,6 @@ fn conv_t(c: &ConvTranspose2d) -> Layer {
     }
 }
 
-/// The runtime's name for a preset (the table in [`runtime_nostd::preset`]).
-fn spec_preset(preset: Preset) -> export::spec::Preset {
-    match preset {
-        Preset::Mlp => export::spec::Preset::Mlp,
-        Preset::Dcgan => export::spec::Preset::Dcgan,
-        Preset::Tiny => export::spec::Preset::Tiny,
-        Preset::Toy => export::spec::Preset::Toy,
-    }
-}
-
 /// Describes `generator`, a `preset` generator, as a framework-free [`GeneratorSpec`].
 pub fn generator_spec(
     generator: &Generator,
@@ -77,7 +67,6 @@ pub fn generator_spec(
     objective: &str,
     iteration: u64,
 ) -> GeneratorSpec {
-    let preset = spec_preset(preset);
     let mut layers = Vec::new();
     match (
         &generator.up1,

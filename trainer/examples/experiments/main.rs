@@ -61,7 +61,7 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, default_value_t = 3)]
         seeds: u64,
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 5000)]
         iters: u64,
     },
     /// Learn U[0,1] → N(0,1) with a 1-D generator; KS test and monotonicity.
@@ -69,15 +69,15 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, default_value_t = 3)]
         seeds: u64,
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 40_000)]
         steps: usize,
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 2048)]
         batch: usize,
         /// Decay of the generator's weight average.
-        #[arg(long, default_value_t = 0.999)]
+        #[arg(long, default_value_t = 0.9995)]
         ema: f64,
         /// Learning rate at the end of the cosine decay from 1e-3.
-        #[arg(long, default_value_t = 1e-5)]
+        #[arg(long, default_value_t = 1e-4)]
         lr_min: f64,
         /// R1 weight γ of the discriminator.
         #[arg(long, default_value_t = 1.0)]

@@ -2,6 +2,8 @@
 //! term and spectral normalisation; its input gradient as ordinary tensor operations.
 
 use super::*;
+use runtime_nostd::format::IMAGE_SIDE;
+use runtime_nostd::preset::Critic as ArchCritic;
 
 /// Configuration of a [`Critic`].
 #[derive(Config, Debug)]
@@ -34,28 +36,31 @@ pub struct Critic {
 impl CriticConfig {
     /// Builds the critic with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Critic {
-        let p = self.preset;
-        let (conv, fc): (Vec<Conv2d>, Vec<Linear>) = if p.gen_channels().is_some() {
-            let c = |cin, cout| {
-                Conv2dConfig::new([cin, cout], [4, 4])
-                    .with_stride([2, 2])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .init(device)
-            };
-            (
-                vec![c(1, 64), c(64, 128)],
-                vec![linear_cfg(128 * 49, 1).init(device)],
-            )
-        } else {
-            let dims: &[usize] = match p {
-                Preset::Toy => &[2, 256, 256, 256, 1],
-                _ => &[784, 512, 256, 1],
-            };
-            let fc = dims
-                .windows(2)
-                .map(|w| linear_cfg(w[0], w[1]).init(device))
-                .collect();
-            (Vec::new(), fc)
+        let arch = self.preset.arch();
+        let (conv, fc): (Vec<Conv2d>, Vec<Linear>) = match arch.critic {
+            ArchCritic::Conv { channels, down } => {
+                let c = |cin, cout| {
+                    let pad = down.padding;
+                    Conv2dConfig::new([cin, cout], [down.kernel; 2])
+                        .with_stride([down.stride; 2])
+                        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                        .init(device)
+                };
+                let side = down.side(down.side(IMAGE_SIDE));
+                (
+                    vec![c(1, channels[0]), c(channels[0], channels[1])],
+                    vec![linear_cfg(channels[1] * side * side, 1).init(device)],
+                )
+            }
+            ArchCritic::Mlp { widths } => {
+                let mut fc = Vec::new();
+                let mut d = arch.data_dim;
+                for &o in widths {
+                    fc.push(linear_cfg(d, o).init(device));
+                    d = o;
+                }
+                (Vec::new(), fc)
+            }
         };
         let feat = fc.last().map(|l| l.weight.dims()[0]).unwrap_or(0);
         let embed = (self.num_classes > 0).then(|| {
@@ -87,7 +92,7 @@ impl CriticConfig {
             fc,
             embed,
             sn_u,
-            data_dim: p.data_dim(),
+            data_dim: arch.data_dim,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The generator G(z, y): an MLP, or a projection to 7×7 maps and two transposed convolutions.
 
 use super::*;
+use runtime_nostd::preset::Generator as ArchGenerator;
 
 /// Configuration of a [`Generator`].
 #[derive(Config, Debug)]
@@ -38,36 +39,34 @@ pub struct Generator {
 impl GeneratorConfig {
     /// Builds the generator with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Generator {
-        let p = self.preset;
-        let z_in = p.z_dim() + self.num_classes;
-        match p.gen_channels() {
-            Some((c0, c1)) => {
+        let arch = self.preset.arch();
+        let z_in = arch.z_dim + self.num_classes;
+        match arch.generator {
+            ArchGenerator::Conv(g) => {
+                let [c0, c1] = g.channels;
+                let start = g.start * g.start;
                 let up = |cin, cout| {
-                    ConvTranspose2dConfig::new([cin, cout], [4, 4])
-                        .with_stride([2, 2])
-                        .with_padding([1, 1])
+                    ConvTranspose2dConfig::new([cin, cout], [g.up.kernel; 2])
+                        .with_stride([g.up.stride; 2])
+                        .with_padding([g.up.padding; 2])
                         .init(device)
                 };
                 Generator {
-                    fc: vec![linear_cfg(z_in, c0 * 49).init(device)],
-                    bn0: Some(BatchNormConfig::new(c0 * 49).init(device)),
+                    fc: vec![linear_cfg(z_in, c0 * start).init(device)],
+                    bn0: Some(BatchNormConfig::new(c0 * start).init(device)),
                     up1: Some(up(c0, c1)),
                     bn1: Some(BatchNormConfig::new(c1).init(device)),
-                    up2: Some(up(c1, 1)),
-                    z_dim: p.z_dim(),
+                    up2: Some(up(c1, g.out_channels)),
+                    z_dim: arch.z_dim,
                     num_classes: self.num_classes,
                     ch0: c0,
                     tanh_out: true,
                 }
             }
-            None => {
-                let dims: &[usize] = match p {
-                    Preset::Toy => &[256, 256, 256, 2],
-                    _ => &[256, 512, 1024, 784],
-                };
+            ArchGenerator::Mlp { widths } => {
                 let mut fc = Vec::new();
                 let mut d = z_in;
-                for &o in dims {
+                for &o in widths {
                     fc.push(linear_cfg(d, o).init(device));
                     d = o;
                 }
@@ -77,10 +76,10 @@ impl GeneratorConfig {
                     up1: None,
                     bn1: None,
                     up2: None,
-                    z_dim: p.z_dim(),
+                    z_dim: arch.z_dim,
                     num_classes: self.num_classes,
                     ch0: 0,
-                    tanh_out: p.is_image(),
+                    tanh_out: self.preset.is_image(),
                 }
             }
         }

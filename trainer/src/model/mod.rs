@@ -29,67 +29,13 @@ use burn::tensor::activation::{relu, tanh};
 
 use crate::kernels::conv_cpu::{self, Geometry};
 use crate::kernels::linear_cpu::linear;
-use serde::{Deserialize, Serialize};
 
-/// Negative slope of every LeakyReLU.
-pub const LEAKY_SLOPE: f64 = 0.2;
+/// Negative slope of every LeakyReLU (the preset table's, [`runtime_nostd::preset::LEAKY_SLOPE`]).
+pub const LEAKY_SLOPE: f64 = runtime_nostd::preset::LEAKY_SLOPE as f64;
 
-/// A model preset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preset {
-    /// Fully connected GAN on MNIST.
-    Mlp,
-    /// DCGAN-style convolutional GAN on MNIST.
-    Dcgan,
-    /// A DCGAN small enough for a microcontroller (z = 64, channels 32 and 16).
-    Tiny,
-    /// Small MLP for the 2-D `gaussians8` toy data.
-    Toy,
-}
-
-impl Preset {
-    /// The preset's name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Mlp => "mlp",
-            Preset::Dcgan => "dcgan",
-            Preset::Tiny => "tiny",
-            Preset::Toy => "toy",
-        }
-    }
-
-    /// Length of the latent vector.
-    pub fn z_dim(self) -> usize {
-        match self {
-            Preset::Mlp | Preset::Dcgan => 100,
-            Preset::Tiny => 64,
-            Preset::Toy => 2,
-        }
-    }
-
-    /// Number of values in one sample (784 for images, 2 for the toy data).
-    pub fn data_dim(self) -> usize {
-        match self {
-            Preset::Toy => 2,
-            _ => 784,
-        }
-    }
-
-    /// Whether samples are 28×28 images.
-    pub fn is_image(self) -> bool {
-        self != Preset::Toy
-    }
-
-    /// Channels of the generator's two feature maps (7×7 and 14×14) for the conv presets.
-    fn gen_channels(self) -> Option<(usize, usize)> {
-        match self {
-            Preset::Dcgan => Some((256, 128)),
-            Preset::Tiny => Some((32, 16)),
-            _ => None,
-        }
-    }
-}
+/// A model preset: its shapes are defined once, in [`runtime_nostd::preset`] (the table the
+/// runtime, the exporter and the firmware read too).
+pub use runtime_nostd::preset::Preset;
 
 pub use critic::{Critic, CriticConfig, CriticTrace, CriticWeights};
 pub use generator::{Generator, GeneratorConfig};
@@ -105,10 +51,11 @@ pub fn set_running<const D: usize>(state: &RunningState<Tensor<D>>, value: Tenso
     let _ = state.value_sync();
 }
 
-/// Every convolution of the conv presets: 4×4 kernels, stride 2, padding 1.
+/// Every convolution of the conv presets: 4×4 kernels, stride 2, padding 1
+/// ([`runtime_nostd::preset::CONV_4_2_1`]).
 pub(crate) const K4S2P1: Geometry = Geometry {
-    stride: 2,
-    padding: 1,
+    stride: runtime_nostd::preset::CONV_4_2_1.stride,
+    padding: runtime_nostd::preset::CONV_4_2_1.padding,
 };
 
 /// Adds a per-channel bias `[C]` to maps `[N, C, H, W]`.
