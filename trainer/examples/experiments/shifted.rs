@@ -216,7 +216,7 @@ fn summary(out: &Path, points: &[Point], seeds: u64) -> anyhow::Result<()> {
         writeln!(
             md,
             "| {theta} | {ajs:.4} | {} | {:.2e} | {} | {theta} | {} | {} | {} | {} |",
-            f3(col(|p| p.js)).replace(".000", ".000"),
+            f3(col(|p| p.js)),
             2.0 * ajs_g,
             e2(col(|p| p.js_grad)),
             f3(col(|p| p.w)),
