@@ -175,15 +175,7 @@ pub fn save_scatter_png(
             .map_err(plot_err)?
             .label(format!("samples ({} of {n_total} shown)", shown.len()))
             .legend(move |(x, y)| Circle::new((x + 8, y), 3, blue.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        draw_legend(&mut chart)
     })
 }
 
@@ -415,14 +407,21 @@ fn draw_panel(
             });
     }
     if any {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart)?;
     }
     Ok(())
+}
+
+/// The legend of the scatter plot and of the loss panels: upper right, on white, framed.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(plot_err)
 }
