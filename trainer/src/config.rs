@@ -5,7 +5,7 @@
 use burn::prelude::*;
 
 use crate::data::Dataset;
-use crate::model::Preset;
+use crate::model::{CriticSize, Preset};
 use crate::objective::{Loss, OptimSettings};
 
 /// Model preset when none is given.
@@ -52,6 +52,9 @@ pub struct TrainConfig {
     /// Spectral normalisation in the critic (replaces weight clipping for `wgan`).
     #[config(default = false)]
     pub spectral_norm: bool,
+    /// The critic's size; `None` (also every config written before this field existed) means
+    /// the preset's own, [`CriticSize::Standard`].
+    pub critic: Option<CriticSize>,
     /// Batch size.
     #[config(default = "DEFAULT_BATCH")]
     pub batch: usize,
@@ -105,6 +108,11 @@ impl TrainConfig {
     pub fn ema_decay(&self, t: u64) -> f64 {
         let t = t as f64;
         self.ema.unwrap_or(DEFAULT_EMA).min((1.0 + t) / (10.0 + t))
+    }
+
+    /// The critic's size ([`TrainConfig::critic`], else the preset's own).
+    pub fn critic_size(&self) -> CriticSize {
+        self.critic.unwrap_or_default()
     }
 
     /// Whether the run keeps a moving average of the generator's weights.

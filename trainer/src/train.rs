@@ -77,6 +77,7 @@ impl Trainer {
             let critic = CriticConfig::new(cfg.preset)
                 .with_num_classes(cfg.num_classes())
                 .with_spectral_norm(cfg.spectral_norm)
+                .with_size(cfg.critic_size())
                 .init(d);
             (generator, critic)
         });

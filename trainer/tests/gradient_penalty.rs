@@ -415,9 +415,20 @@ fn spectral_norm_critic_penalty_is_finite() {
 
 #[test]
 fn hand_written_input_gradient_equals_autodiff_input_gradient() {
-    for (preset, classes) in [(Preset::Mlp, 0), (Preset::Tiny, 0), (Preset::Tiny, 10)] {
+    use trainer::model::CriticSize::{Deep, Standard, Wide};
+    for (preset, classes, size) in [
+        (Preset::Mlp, 0, Standard),
+        (Preset::Tiny, 0, Standard),
+        (Preset::Tiny, 10, Standard),
+        (Preset::Tiny, 0, Wide),
+        (Preset::Tiny, 10, Deep),
+        (Preset::Mlp, 10, Deep),
+    ] {
         let dev = device().autodiff();
-        let critic = init_critic(CriticConfig::new(preset).with_num_classes(classes), &dev, 5);
+        let cfg = CriticConfig::new(preset)
+            .with_num_classes(classes)
+            .with_size(size);
+        let critic = init_critic(cfg, &dev, 5);
         let x = rand_t(&dev, 3, 784, 7, -1.0, 1.0).require_grad();
         let y = inputs(&dev, 784, 3, 0, classes).y;
         let w = critic.weights(false);
@@ -441,7 +452,7 @@ fn hand_written_input_gradient_equals_autodiff_input_gradient() {
             .fold(0.0, f64::max);
         assert!(
             worst < 1e-12,
-            "{preset:?} classes {classes}: max |difference| {worst:e}"
+            "{preset:?} {size:?} classes {classes}: max |difference| {worst:e}"
         );
     }
 }

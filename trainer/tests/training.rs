@@ -157,3 +157,42 @@ fn generator_and_critic_learn_at_their_own_rates() {
     assert!((dg / 1e-4 - 1.0).abs() < 0.02, "generator moved {dg:e}");
     assert!((dd / 4e-4 - 1.0).abs() < 0.02, "critic moved {dd:e}");
 }
+
+#[test]
+fn a_wider_or_deeper_critic_trains_against_the_same_generator() {
+    use trainer::model::CriticSize;
+    let shapes = |size: CriticSize| {
+        let cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::NsGan)
+            .with_r1(Some(1.0))
+            .with_r1_every(Some(1))
+            .with_batch(8)
+            .with_critic(Some(size));
+        let mut t = Trainer::new(cfg, &Device::flex(), synthetic_digits(64)).unwrap();
+        t.step().unwrap();
+        let conv: Vec<[usize; 4]> = t.critic.conv.iter().map(|c| c.weight.dims()).collect();
+        let g: usize = t.generator.fc[0].weight.dims().iter().product();
+        let d_finite = t
+            .critic
+            .conv
+            .iter()
+            .all(|c| flat(c).iter().all(|v| v.is_finite()));
+        (conv, t.critic.fc[0].weight.dims(), g, d_finite)
+    };
+    let (standard, wide, deep) = (
+        shapes(CriticSize::Standard),
+        shapes(CriticSize::Wide),
+        shapes(CriticSize::Deep),
+    );
+    assert_eq!(standard.0, [[64, 1, 4, 4], [128, 64, 4, 4]]);
+    assert_eq!(standard.1, [128 * 49, 1]);
+    assert_eq!(wide.0, [[128, 1, 4, 4], [256, 128, 4, 4]]);
+    assert_eq!(wide.1, [256 * 49, 1]);
+    assert_eq!(deep.0, [[64, 1, 4, 4], [128, 64, 4, 4], [128, 128, 3, 3]]);
+    assert_eq!(deep.1, [128 * 49, 1]);
+    // The generator is the preset's whatever the critic.
+    assert!(standard.2 == wide.2 && wide.2 == deep.2);
+    assert!(
+        standard.3 && wide.3 && deep.3,
+        "a critic weight is not finite after one step"
+    );
+}

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::values::{LossArg, OptimizerArg, PresetArg};
+use super::values::{CriticArg, LossArg, OptimizerArg, PresetArg};
 use crate::config::{
     DEFAULT_BATCH, DEFAULT_CLIP, DEFAULT_LAMBDA, DEFAULT_PRESET, DEFAULT_R1_EVERY, DEFAULT_SEED,
     TrainConfig,
@@ -26,6 +26,9 @@ pub struct ModelArgs {
     /// Spectral normalisation in the critic (for `wgan` it replaces weight clipping).
     #[arg(long)]
     pub spectral_norm: bool,
+    /// The critic's size: only the generator has to fit the microcontroller.
+    #[arg(long, value_enum, default_value_t = CriticArg::Standard)]
+    pub critic: CriticArg,
     /// Critic steps per generator step [default: 5 for the WGAN family, else 1].
     #[arg(long)]
     pub n_critic: Option<usize>,
@@ -120,6 +123,7 @@ impl ModelArgs {
             .with_dataset(dataset)
             .with_conditional(self.conditional)
             .with_spectral_norm(recipe.spectral_norm)
+            .with_critic(Some(self.critic.into()))
             .with_batch(self.batch)
             .with_lambda(self.lambda)
             .with_clip(self.clip)
@@ -164,5 +168,15 @@ mod tests {
         assert_eq!((r.r1, r.n_critic), (Some(2.0), 3));
         // --r1 0 turns a recipe's R1 off.
         assert_eq!(model(&["--r1", "0"]).recipe().r1, None);
+    }
+
+    #[test]
+    fn the_critic_size_reaches_the_config() {
+        use crate::model::CriticSize;
+        let size = |args: &[&str]| model(args).config(Dataset::Mnist).critic_size();
+        assert_eq!(size(&[]), CriticSize::Standard);
+        assert_eq!(size(&["--critic", "wide"]), CriticSize::Wide);
+        assert_eq!(size(&["--critic", "deep"]), CriticSize::Deep);
+        assert!(Cli::try_parse_from(["tinygan", "bench", "--critic", "huge"]).is_err());
     }
 }

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use crate::checkpoint::Weights;
 use crate::data::Dataset;
 use crate::device::DeviceChoice;
-use crate::model::Preset;
+use crate::model::{CriticSize, Preset};
 use crate::objective::{Loss, OptimizerKind};
 
 /// Declares `$arg`, a `ValueEnum` with `$domain`'s variants (and their docs, which `--help`
@@ -52,6 +52,18 @@ mirror! {
         Tiny,
         /// Small MLP for the 2-D `gaussians8` toy data.
         Toy,
+    }
+}
+
+mirror! {
+    /// `--critic`: [`CriticSize`].
+    CriticArg <=> CriticSize {
+        /// The preset's critic.
+        Standard,
+        /// Twice the channels (conv) or widths (MLP) of every hidden layer.
+        Wide,
+        /// One more hidden layer (a 3×3 stride-1 convolution for conv critics).
+        Deep,
     }
 }
 

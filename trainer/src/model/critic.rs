@@ -16,7 +16,41 @@ pub struct CriticConfig {
     /// Divide every weight by its spectral norm (one power iteration per critic step).
     #[config(default = false)]
     pub spectral_norm: bool,
+    /// The critic's size relative to the preset's table entry (the critic is trained only, never
+    /// exported, so it is free to grow).
+    #[config(default = "CriticSize::Standard")]
+    pub size: CriticSize,
 }
+
+/// How big a critic to train against a preset's generator (`--critic`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CriticSize {
+    /// The preset's critic ([`runtime_nostd::preset::Arch::critic`]).
+    #[default]
+    Standard,
+    /// Twice the channels (conv) or widths (MLP) of every hidden layer.
+    Wide,
+    /// One more hidden layer: a 3×3 stride-1 convolution at the last map's size (conv), or a
+    /// repeat of the last hidden width (MLP).
+    Deep,
+}
+
+/// Stride and padding of a critic convolution, from its kernel: the presets' 4×4 stride-2 ones and
+/// the deep critic's 3×3 stride-1 one (both keep the transposed convolution of the input gradient
+/// exact: `(side − 1)·stride − 2·padding + kernel` gives back each input side).
+fn conv_geometry(kernel: usize) -> Geometry {
+    match kernel {
+        3 => K3S1P1,
+        _ => K4S2P1,
+    }
+}
+
+/// The deep critic's extra convolution: 3×3, stride 1, padding 1 (keeps the map's size).
+const K3S1P1: Geometry = Geometry {
+    stride: 1,
+    padding: 1,
+};
 
 /// The critic (discriminator) f(x, y): a raw score per sample.
 #[derive(Module, Debug)]
@@ -37,25 +71,43 @@ impl CriticConfig {
     /// Builds the critic with freshly initialised weights on `device`.
     pub fn init(&self, device: &Device) -> Critic {
         let arch = self.preset.arch();
+        let widen = |c: usize| {
+            if self.size == CriticSize::Wide {
+                2 * c
+            } else {
+                c
+            }
+        };
         let (conv, fc): (Vec<Conv2d>, Vec<Linear>) = match arch.critic {
             ArchCritic::Conv { channels, down } => {
-                let c = |cin, cout| {
-                    let pad = down.padding;
-                    Conv2dConfig::new([cin, cout], [down.kernel; 2])
-                        .with_stride([down.stride; 2])
+                let conv = |cin, cout, kernel: usize| {
+                    let g = conv_geometry(kernel);
+                    let pad = g.padding;
+                    Conv2dConfig::new([cin, cout], [kernel; 2])
+                        .with_stride([g.stride; 2])
                         .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
                         .init(device)
                 };
+                let [c0, c1] = channels.map(widen);
+                let mut convs = vec![conv(1, c0, down.kernel), conv(c0, c1, down.kernel)];
+                if self.size == CriticSize::Deep {
+                    convs.push(conv(c1, c1, 3));
+                }
                 let side = down.side(down.side(IMAGE_SIDE));
-                (
-                    vec![c(1, channels[0]), c(channels[0], channels[1])],
-                    vec![linear_cfg(channels[1] * side * side, 1).init(device)],
-                )
+                (convs, vec![linear_cfg(c1 * side * side, 1).init(device)])
             }
             ArchCritic::Mlp { widths } => {
+                let (hidden, out) = widths.split_at(widths.len() - 1);
+                let mut dims: Vec<usize> = hidden.iter().copied().map(widen).collect();
+                if self.size == CriticSize::Deep
+                    && let Some(&last) = dims.last()
+                {
+                    dims.push(last);
+                }
+                dims.extend_from_slice(out);
                 let mut fc = Vec::new();
                 let mut d = arch.data_dim;
-                for &o in widths {
+                for o in dims {
                     fc.push(linear_cfg(d, o).init(device));
                     d = o;
                 }
@@ -210,7 +262,8 @@ impl Critic {
         } else {
             let mut h = x.reshape([n, 1, 28, 28]);
             for (wt, b) in &w.conv {
-                let z = add_bias(conv_cpu::conv2d(h, wt.clone(), K4S2P1), b.clone());
+                let g = conv_geometry(wt.dims()[2]);
+                let z = add_bias(conv_cpu::conv2d(h, wt.clone(), g), b.clone());
                 pre.push(PreAct::Map(z.clone()));
                 h = lrelu(z);
             }
@@ -269,7 +322,9 @@ impl Critic {
                     None => g.clone().reshape([len, c, h, wd]),
                     Some(m) => m,
                 } * leaky_grad(z);
-                gm = Some(conv_cpu::conv_transpose2d(gz, w.conv[i].0.clone(), K4S2P1));
+                let wt = &w.conv[i].0;
+                let g = conv_geometry(wt.dims()[2]);
+                gm = Some(conv_cpu::conv_transpose2d(gz, wt.clone(), g));
             }
             gm.expect("conv critic has layers").reshape([len, 784])
         }

@@ -29,6 +29,7 @@ use burn::tensor::activation::{relu, tanh};
 
 use crate::kernels::conv_cpu::{self, Geometry};
 use crate::kernels::linear_cpu::linear;
+use serde::{Deserialize, Serialize};
 
 /// Negative slope of every LeakyReLU (the preset table's, [`runtime_nostd::preset::LEAKY_SLOPE`]).
 pub const LEAKY_SLOPE: f64 = runtime_nostd::preset::LEAKY_SLOPE as f64;
@@ -37,7 +38,7 @@ pub const LEAKY_SLOPE: f64 = runtime_nostd::preset::LEAKY_SLOPE as f64;
 /// runtime, the exporter and the firmware read too).
 pub use runtime_nostd::preset::Preset;
 
-pub use critic::{Critic, CriticConfig, CriticTrace, CriticWeights};
+pub use critic::{Critic, CriticConfig, CriticSize, CriticTrace, CriticWeights};
 pub use generator::{Generator, GeneratorConfig};
 
 pub(crate) fn linear_cfg(d_in: usize, d_out: usize) -> LinearConfig {
