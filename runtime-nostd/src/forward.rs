@@ -2,7 +2,7 @@
 //! quad-layout kernel, and the epilogue that writes each output.
 
 use crate::format::{Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WeightGeometry};
-use crate::kernel::{MAX_CHUNK, quad_dot};
+use crate::kernel::{MAX_CHUNK, PAIR_SLOTS, quad_dot_slots, widen};
 
 /// One validated fused layer, its tensors borrowed from the blob.
 #[derive(Clone, Copy, Debug)]
@@ -40,7 +40,8 @@ pub(crate) fn i32_at(b: &[u8], i: usize) -> i32 {
     i32::from_le_bytes([c[0], c[1], c[2], c[3]])
 }
 
-/// Most sign-extended inputs of one window the fast path holds on the stack; a larger window is
+/// Most slots (`i32`: one input, or one packed int16 pair for the DSP kernel, see
+/// [`PAIR_SLOTS`]) of one window the fast path holds on the stack; a larger window is
 /// processed segment by segment, converting its inputs again for every weight group. 128 (512 B)
 /// on a microcontroller (enough for `tiny`'s windows); 1024 (4 KB) elsewhere, which holds every
 /// preset's windows. Tests use 128 everywhere, so both paths are tested on the host.
@@ -49,34 +50,7 @@ const XS_MAX: usize = 128;
 #[cfg(not(any(test, target_os = "none")))]
 const XS_MAX: usize = 1024;
 
-/// Sign-extends `src` into `dst` (as far as the shorter goes) and returns the sum. Four inputs per
-/// word load (`SXTB` with rotation on a Cortex-M3).
-#[inline(always)]
-fn widen(dst: &mut [i32], src: &[i8]) -> i32 {
-    let n = dst.len().min(src.len());
-    let (dst, src) = (&mut dst[..n], &src[..n]);
-    let mut sum = 0;
-    let mut d4 = dst.chunks_exact_mut(4);
-    let mut s4 = src.chunks_exact(4);
-    for (d, s) in (&mut d4).zip(&mut s4) {
-        let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
-        let v = [
-            w as i8 as i32,
-            (w >> 8) as i8 as i32,
-            (w >> 16) as i8 as i32,
-            (w >> 24) as i8 as i32,
-        ];
-        d.copy_from_slice(&v);
-        sum += (v[0] + v[1]) + (v[2] + v[3]);
-    }
-    for (d, &v) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
-        *d = v as i32;
-        sum += v as i32;
-    }
-    sum
-}
-
-/// One contiguous run of a window: inputs `xs[start..end]`, the group's weights from byte
+/// One contiguous run of a window: input slots `xs[start..end]`, the group's weights from byte
 /// `w_offset`, and `Σ xs[start..end]`.
 #[derive(Clone, Copy, Default)]
 struct Segment {
@@ -128,7 +102,8 @@ pub(crate) fn run_layer<T>(
                 }
             }
             let taps = &taps[..ntaps];
-            let cinp = 2 * g.pairs();
+            // Slots per tap.
+            let cinp = g.pairs() * PAIR_SLOTS;
             let fits = ntaps * cinp <= XS_MAX;
             // Segments: one per valid tap, merged when taps and weights are both consecutive.
             let mut segs = [Segment::default(); MAX_TAPS * MAX_TAPS];
@@ -136,19 +111,15 @@ pub(crate) fn run_layer<T>(
             if fits {
                 let mut at = 0;
                 for &(tap, from) in taps {
-                    let dst = &mut xs[at..at + cinp];
-                    let sum = widen(dst, &x[from..from + cin]);
-                    if cin < cinp {
-                        dst[cin] = 0;
-                    }
+                    let sum = widen(&mut xs[at..at + cinp], &x[from..from + cin]);
                     let w_offset = tap * pairs_bytes;
                     match segs[..nsegs].last_mut() {
                         Some(last)
                             if last.end == at
                                 && last.w_offset
-                                    + (last.end - last.start) / 2 * QUAD_PAIR_BYTES
+                                    + (last.end - last.start) / PAIR_SLOTS * QUAD_PAIR_BYTES
                                     == w_offset
-                                && last.end - last.start + cinp <= MAX_CHUNK =>
+                                && (last.end - last.start + cinp) / PAIR_SLOTS * 2 <= MAX_CHUNK =>
                         {
                             last.end += cinp;
                             last.sum += sum;
@@ -222,9 +193,9 @@ pub(crate) fn run_layer<T>(
                 if fits {
                     for seg in &segs[..nsegs] {
                         let n = seg.end - seg.start;
-                        let r = quad_dot(
+                        let r = quad_dot_slots(
                             &xs[seg.start..seg.end],
-                            &w[seg.w_offset..seg.w_offset + n / 2 * QUAD_PAIR_BYTES],
+                            &w[seg.w_offset..seg.w_offset + n / PAIR_SLOTS * QUAD_PAIR_BYTES],
                             seg.sum,
                         );
                         for (a, r) in acc.iter_mut().zip(r) {
@@ -236,15 +207,13 @@ pub(crate) fn run_layer<T>(
                         let wt = &w[tap * pairs_bytes..(tap + 1) * pairs_bytes];
                         let mut i = 0;
                         while i < cin {
-                            let n = (cin - i).min(XS_MAX);
-                            let sum = widen(&mut xs[..n], &x[from + i..from + i + n]);
-                            let np = n.div_ceil(2) * 2;
-                            if np > n {
-                                xs[n] = 0;
-                            }
-                            let r = quad_dot(
-                                &xs[..np],
-                                &wt[i / 2 * QUAD_PAIR_BYTES..(i + np) / 2 * QUAD_PAIR_BYTES],
+                            // `n` inputs (even unless the last), `np` pairs.
+                            let n = (cin - i).min(XS_MAX / PAIR_SLOTS * 2);
+                            let sum = widen(&mut xs, &x[from + i..from + i + n]);
+                            let np = n.div_ceil(2);
+                            let r = quad_dot_slots(
+                                &xs[..np * PAIR_SLOTS],
+                                &wt[i / 2 * QUAD_PAIR_BYTES..(i / 2 + np) * QUAD_PAIR_BYTES],
                                 sum,
                             );
                             for (a, r) in acc.iter_mut().zip(r) {

@@ -55,6 +55,227 @@ pub fn quad_dot(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
     }
 }
 
+/// Whether this build runs the DSP kernel (Cortex-M4/M7 with the DSP extension).
+macro_rules! cfg_dsp {
+    ($($item:item)*) => {$(
+        #[cfg(all(
+            target_arch = "arm",
+            any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+        ))]
+        $item
+    )*};
+}
+macro_rules! cfg_not_dsp {
+    ($($item:item)*) => {$(
+        #[cfg(not(all(
+            target_arch = "arm",
+            any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+        )))]
+        $item
+    )*};
+}
+
+cfg_dsp! {
+    /// Window-buffer slots (`i32`) per input pair in the form [`quad_dot_slots`] reads: one
+    /// packed int16 pair (`x0` low, `x1` high) for the DSP kernel.
+    pub(crate) const PAIR_SLOTS: usize = 1;
+}
+cfg_not_dsp! {
+    /// Window-buffer slots (`i32`) per input pair in the form [`quad_dot_slots`] reads: two
+    /// sign-extended inputs for the portable kernels.
+    pub(crate) const PAIR_SLOTS: usize = 2;
+}
+
+cfg_not_dsp! {
+    /// Converts the int8 inputs `src` into `dst` in the kernel's form (its first
+    /// `src.len().div_ceil(2) · PAIR_SLOTS` slots, an odd last input paired with 0) and returns
+    /// `Σ src`. Four inputs per word load (`SXTB` with rotation on a Cortex-M3).
+    #[inline(always)]
+    pub(crate) fn widen(dst: &mut [i32], src: &[i8]) -> i32 {
+        let n = src.len();
+        let dst = &mut dst[..n.div_ceil(2) * 2];
+        if n % 2 == 1 {
+            dst[n] = 0;
+        }
+        let dst = &mut dst[..n];
+        let mut sum = 0;
+        let mut d4 = dst.chunks_exact_mut(4);
+        let mut s4 = src.chunks_exact(4);
+        for (d, s) in (&mut d4).zip(&mut s4) {
+            let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+            sum += widen4(d, w);
+        }
+        for (d, &v) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
+            *d = v as i32;
+            sum += v as i32;
+        }
+        sum
+    }
+}
+
+cfg_dsp! {
+    /// Converts the int8 inputs `src` into `dst` in the kernel's form (its first
+    /// `src.len().div_ceil(2) · PAIR_SLOTS` slots, an odd last input paired with 0) and returns
+    /// `Σ src`.
+    #[inline(always)]
+    pub(crate) fn widen(dst: &mut [i32], src: &[i8]) -> i32 {
+        let quads = src.len() / 4;
+        let dst = &mut dst[..src.len().div_ceil(2)];
+        let (d4, d_rest) = dst.split_at_mut(quads * 2);
+        let (s4, s_rest) = src.split_at(quads * 4);
+        let mut sum = 0;
+        for (d, s) in d4.chunks_exact_mut(2).zip(s4.chunks_exact(4)) {
+            let w = u32::from_le_bytes([s[0] as u8, s[1] as u8, s[2] as u8, s[3] as u8]);
+            sum += widen4(d, w);
+        }
+        for (d, s) in d_rest.iter_mut().zip(s_rest.chunks(2)) {
+            let (x0, x1) = (s[0] as i32, s.get(1).map_or(0, |&v| v as i32));
+            sum += x0 + x1;
+            *d = ((x0 as u32 & 0xFFFF) | ((x1 as u32) << 16)) as i32;
+        }
+        sum
+    }
+}
+
+cfg_not_dsp! {
+    /// Four inputs (a little-endian word) as four sign-extended slots; their sum.
+    #[inline(always)]
+    fn widen4(d: &mut [i32], w: u32) -> i32 {
+        let v = [
+            w as i8 as i32,
+            (w >> 8) as i8 as i32,
+            (w >> 16) as i8 as i32,
+            (w >> 24) as i8 as i32,
+        ];
+        d.copy_from_slice(&v);
+        (v[0] + v[1]) + (v[2] + v[3])
+    }
+
+    /// [`quad_dot`] on inputs in the window buffer's form (one slot per input).
+    #[inline(always)]
+    pub(crate) fn quad_dot_slots(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+        quad_dot(x, w, sum_x)
+    }
+}
+
+cfg_dsp! {
+    /// Four inputs (a little-endian word) as two packed int16 pairs `(x0, x1)`, `(x2, x3)`:
+    /// `SXTB16` gives `(x0, x2)`, `SXTB16 ROR 8` `(x1, x3)`, `PKHBT`/`PKHTB` repair them; the sum
+    /// from two `SMLAD`s with `(1, 1)`.
+    #[inline(always)]
+    fn widen4(d: &mut [i32], w: u32) -> i32 {
+        let (p0, p1, sum): (u32, u32, i32);
+        // SAFETY: register-only DSP instructions, present on the targets this is compiled for.
+        unsafe {
+            core::arch::asm!(
+                "sxtb16 {e}, {w}",
+                "sxtb16 {o}, {w}, ror #8",
+                "pkhbt {p0}, {e}, {o}, lsl #16",
+                "pkhtb {p1}, {o}, {e}, asr #16",
+                "smuad {s}, {e}, {ones}",
+                "smlad {s}, {o}, {ones}, {s}",
+                w = in(reg) w,
+                ones = in(reg) 0x0001_0001u32,
+                e = out(reg) _,
+                o = out(reg) _,
+                p0 = out(reg) p0,
+                p1 = out(reg) p1,
+                s = out(reg) sum,
+                options(pure, nomem, nostack),
+            );
+        }
+        d[0] = p0 as i32;
+        d[1] = p1 as i32;
+        sum
+    }
+
+    /// [`quad_dot`] on inputs in the window buffer's form: `x` holds packed int16 pairs
+    /// `(x0, x1)` ([`widen`]). Per two pairs: `LDRD` the two input words, two `LDRD`s the four
+    /// weight words, and per weight word `UXTB16` + `SXTB16 ROR 8` + `SMLAD` + `SMLADX`: 21
+    /// instructions per 16 MACs, loop included (LLVM leaves no four registers in ascending order
+    /// free for one `LDM`).
+    #[inline(always)]
+    pub(crate) fn quad_dot_slots(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+        use core::arch::asm;
+        let pairs = x.len().min(w.len() / QUAD_PAIR_BYTES);
+        let mut acc = [0i32; 4];
+        let xp = x.as_ptr();
+        let wp = w.as_ptr();
+        if (wp as usize) & 3 != 0 {
+            // `LDRD` needs aligned weights (the blob's tensors are, when the blob is): one MAC at a
+            // time otherwise.
+            for (x, w) in x[..pairs].iter().zip(w.chunks_exact(QUAD_PAIR_BYTES)) {
+                let (x0, x1) = (*x as i16 as i32, *x >> 16);
+                for (j, w) in w.chunks_exact(4).enumerate() {
+                    acc[2 * j] += x0 * (w[0] as i32 - 128) + x1 * (w[2] as i32 - 128);
+                    acc[2 * j + 1] += x0 * (w[3] as i8 as i32) + x1 * (w[1] as i8 as i32);
+                }
+            }
+            return acc;
+        }
+        // SAFETY: the asm reads `x[..pairs]` (word-aligned: `LDR`/`LDRD`) and
+        // `w[..8 · pairs]` (word-aligned, checked above: `LDRD`), both in bounds.
+        unsafe {
+            asm!(
+                                // An odd pair first.
+                "lsrs {n}, {n}, #1",
+                "bcc 2f",
+                "ldr {x0}, [{xp}], #4",
+                "ldrd {w0}, {w1}, [{wp}], #8",
+                "uxtb16 {t}, {w0}",
+                "sxtb16 {w0}, {w0}, ror #8",
+                "smlad {a}, {x0}, {t}, {a}",
+                "smladx {b}, {x0}, {w0}, {b}",
+                "uxtb16 {t}, {w1}",
+                "sxtb16 {w1}, {w1}, ror #8",
+                "smlad {c}, {x0}, {t}, {c}",
+                "smladx {d}, {x0}, {w1}, {d}",
+                "2:",
+                "cmp {n}, #0",
+                "beq 4f",
+                "3:",
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                "ldrd {w0}, {w1}, [{wp}], #8",
+                "uxtb16 {t}, {w0}",
+                "sxtb16 {w0}, {w0}, ror #8",
+                "smlad {a}, {x0}, {t}, {a}",
+                "smladx {b}, {x0}, {w0}, {b}",
+                "uxtb16 {t}, {w1}",
+                "sxtb16 {w1}, {w1}, ror #8",
+                "smlad {c}, {x0}, {t}, {c}",
+                "smladx {d}, {x0}, {w1}, {d}",
+                "ldrd {w0}, {w1}, [{wp}], #8",
+                "uxtb16 {t}, {w0}",
+                "sxtb16 {w0}, {w0}, ror #8",
+                "smlad {a}, {x1}, {t}, {a}",
+                "smladx {b}, {x1}, {w0}, {b}",
+                "uxtb16 {t}, {w1}",
+                "sxtb16 {w1}, {w1}, ror #8",
+                "smlad {c}, {x1}, {t}, {c}",
+                "smladx {d}, {x1}, {w1}, {d}",
+                "subs {n}, {n}, #1",
+                "bne 3b",
+                "4:",
+                xp = inout(reg) xp => _,
+                wp = inout(reg) wp => _,
+                n = inout(reg) pairs => _,
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                w0 = out(reg) _,
+                w1 = out(reg) _,
+                t = out(reg) _,
+                a = inout(reg) acc[0],
+                b = inout(reg) acc[1],
+                c = inout(reg) acc[2],
+                d = inout(reg) acc[3],
+                options(nostack, readonly),
+            );
+        }
+        let offset = 128 * sum_x;
+        [acc[0] - offset, acc[1], acc[2] - offset, acc[3]]
+    }
+}
+
 #[inline(always)]
 fn word(w: &[u8]) -> u32 {
     u32::from_le_bytes([w[0], w[1], w[2], w[3]])
