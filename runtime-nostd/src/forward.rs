@@ -84,10 +84,12 @@ pub(crate) fn run_layer<T>(
         LayerKind::ConvTranspose => ((oh - 1 + p) / s + 1, (ow - 1 + p) / s + 1),
     };
     let mut xs = [0i32; XS_MAX];
+    // Per window (zeroed once here, not per window: only the entries a window writes are read).
+    let mut taps = [(0usize, 0usize); MAX_TAPS * MAX_TAPS];
+    let mut segs = [Segment::default(); MAX_TAPS * MAX_TAPS];
     for by in 0..nby {
         for bx in 0..nbx {
             // The window: valid taps, in tap order, each a contiguous run of `cin` inputs.
-            let mut taps = [(0usize, 0usize); MAX_TAPS * MAX_TAPS];
             let mut ntaps = 0;
             for ty in 0..t {
                 let Some(iy) = by.checked_sub(ty).filter(|&iy| iy < ih) else {
@@ -106,7 +108,6 @@ pub(crate) fn run_layer<T>(
             let cinp = g.pairs() * PAIR_SLOTS;
             let fits = ntaps * cinp <= XS_MAX;
             // Segments: one per valid tap, merged when taps and weights are both consecutive.
-            let mut segs = [Segment::default(); MAX_TAPS * MAX_TAPS];
             let mut nsegs = 0;
             if fits {
                 let mut at = 0;
