@@ -158,6 +158,29 @@ cfg_not_dsp! {
     }
 }
 
+/// One input pair (the packed int16 pair in register `{$x}`) times the group's two weight words
+/// (`LDRD` from `{wp}`): `UXTB16` + `SXTB16 ROR 8` + `SMLAD`/`SMLADX` per word, 9 instructions
+/// for 8 MACs.
+#[cfg(all(
+    target_arch = "arm",
+    any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+))]
+macro_rules! dsp_pair {
+    ($x:literal) => {
+        concat!(
+            "ldrd {w0}, {w1}, [{wp}], #8\n",
+            "uxtb16 {t}, {w0}\n",
+            "sxtb16 {w0}, {w0}, ror #8\n",
+            "smlad {a}, {", $x, "}, {t}, {a}\n",
+            "smladx {b}, {", $x, "}, {w0}, {b}\n",
+            "uxtb16 {t}, {w1}\n",
+            "sxtb16 {w1}, {w1}, ror #8\n",
+            "smlad {c}, {", $x, "}, {t}, {c}\n",
+            "smladx {d}, {", $x, "}, {w1}, {d}\n",
+        )
+    };
+}
+
 cfg_dsp! {
     /// Four inputs (a little-endian word) as two packed int16 pairs `(x0, x1)`, `(x2, x3)`:
     /// `SXTB16` gives `(x0, x2)`, `SXTB16 ROR 8` `(x1, x3)`, `PKHBT`/`PKHTB` repair them; the sum
@@ -191,9 +214,9 @@ cfg_dsp! {
 
     /// [`quad_dot`] on inputs in the window buffer's form: `x` holds packed int16 pairs
     /// `(x0, x1)` ([`widen`]). Per two pairs: `LDRD` the two input words, two `LDRD`s the four
-    /// weight words, and per weight word `UXTB16` + `SXTB16 ROR 8` + `SMLAD` + `SMLADX`: 21
-    /// instructions per 16 MACs, loop included (LLVM leaves no four registers in ascending order
-    /// free for one `LDM`).
+    /// weight words, and per weight word `UXTB16` + `SXTB16 ROR 8` + `SMLAD` + `SMLADX`; eight
+    /// pairs per iteration: 78 instructions per 64 MACs, loop included (LLVM leaves no four
+    /// registers in ascending order free for one `LDM`).
     #[inline(always)]
     pub(crate) fn quad_dot_slots(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
         use core::arch::asm;
@@ -218,44 +241,45 @@ cfg_dsp! {
         unsafe {
             asm!(
                                 // An odd pair first.
+                // `n & 1`, `n & 2`, `n & 4` pairs first, then eight pairs per iteration.
                 "lsrs {n}, {n}, #1",
                 "bcc 2f",
                 "ldr {x0}, [{xp}], #4",
-                "ldrd {w0}, {w1}, [{wp}], #8",
-                "uxtb16 {t}, {w0}",
-                "sxtb16 {w0}, {w0}, ror #8",
-                "smlad {a}, {x0}, {t}, {a}",
-                "smladx {b}, {x0}, {w0}, {b}",
-                "uxtb16 {t}, {w1}",
-                "sxtb16 {w1}, {w1}, ror #8",
-                "smlad {c}, {x0}, {t}, {c}",
-                "smladx {d}, {x0}, {w1}, {d}",
+                dsp_pair!("x0"),
                 "2:",
-                "cmp {n}, #0",
-                "beq 4f",
-                "3:",
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
                 "ldrd {x0}, {x1}, [{xp}], #8",
-                "ldrd {w0}, {w1}, [{wp}], #8",
-                "uxtb16 {t}, {w0}",
-                "sxtb16 {w0}, {w0}, ror #8",
-                "smlad {a}, {x0}, {t}, {a}",
-                "smladx {b}, {x0}, {w0}, {b}",
-                "uxtb16 {t}, {w1}",
-                "sxtb16 {w1}, {w1}, ror #8",
-                "smlad {c}, {x0}, {t}, {c}",
-                "smladx {d}, {x0}, {w1}, {d}",
-                "ldrd {w0}, {w1}, [{wp}], #8",
-                "uxtb16 {t}, {w0}",
-                "sxtb16 {w0}, {w0}, ror #8",
-                "smlad {a}, {x1}, {t}, {a}",
-                "smladx {b}, {x1}, {w0}, {b}",
-                "uxtb16 {t}, {w1}",
-                "sxtb16 {w1}, {w1}, ror #8",
-                "smlad {c}, {x1}, {t}, {c}",
-                "smladx {d}, {x1}, {w1}, {d}",
-                "subs {n}, {n}, #1",
-                "bne 3b",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
+                "3:",
+                "lsrs {n}, {n}, #1",
+                "bcc 4f",
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
                 "4:",
+                "cmp {n}, #0",
+                "beq 6f",
+                "5:",
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
+                "ldrd {x0}, {x1}, [{xp}], #8",
+                dsp_pair!("x0"),
+                dsp_pair!("x1"),
+                "subs {n}, {n}, #1",
+                "bne 5b",
+                "6:",
                 xp = inout(reg) xp => _,
                 wp = inout(reg) wp => _,
                 n = inout(reg) pairs => _,
