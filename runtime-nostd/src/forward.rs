@@ -2,7 +2,7 @@
 //! quad-layout kernel, and the epilogue that writes each output.
 
 use crate::format::{Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WeightGeometry};
-use crate::kernel::{MAX_CHUNK, PAIR_SLOTS, quad_dot_slots, widen};
+use crate::kernel::{MAX_CHUNK, PAIR_SLOTS, quad_dot_acc, widen};
 
 /// One validated fused layer, its tensors borrowed from the blob.
 #[derive(Clone, Copy, Debug)]
@@ -138,8 +138,6 @@ pub(crate) fn run_layer<T>(
                     at += cinp;
                 }
             }
-            // Phase `(py, px)` and channel `o` of value `v = group · QUAD + j`, stepped along
-            // with `v` (no division per value).
             // Phase `(py, px)` and channel `o` of the next value `v`, stepped along with `v`
             // (no division per value).
             let (mut py, mut px, mut o) = (0, 0, 0);
@@ -154,17 +152,43 @@ pub(crate) fn run_layer<T>(
                     }
                 }
             };
-            // When `cout` is a multiple of QUAD (every preset), a group is four consecutive
-            // channels of one phase: one position check per group.
-            let whole_groups = cout.is_multiple_of(QUAD);
-            for group in 0..g.groups() {
-                // Output positions (and channels) of the group's four values; skip the group if
-                // none is inside.
-                let mut dst = [usize::MAX; QUAD];
-                let mut chan = [0usize; QUAD];
-                // (first output position, first channel) of a whole group.
-                let mut whole = None;
-                if whole_groups {
+            // The group's four dot products added to `acc`.
+            let mut dot = |w: &[u8], acc: &mut [i32; QUAD]| {
+                if fits {
+                    for seg in &segs[..nsegs] {
+                        let n = seg.end - seg.start;
+                        quad_dot_acc(
+                            acc,
+                            &xs[seg.start..seg.end],
+                            &w[seg.w_offset..seg.w_offset + n / PAIR_SLOTS * QUAD_PAIR_BYTES],
+                            seg.sum,
+                        );
+                    }
+                } else {
+                    for &(tap, from) in taps {
+                        let wt = &w[tap * pairs_bytes..(tap + 1) * pairs_bytes];
+                        let mut i = 0;
+                        while i < cin {
+                            // `n` inputs (even unless the last), `np` pairs.
+                            let n = (cin - i).min(XS_MAX / PAIR_SLOTS * 2);
+                            let sum = widen(&mut xs, &x[from + i..from + i + n]);
+                            let np = n.div_ceil(2);
+                            quad_dot_acc(
+                                acc,
+                                &xs[..np * PAIR_SLOTS],
+                                &wt[i / 2 * QUAD_PAIR_BYTES..(i / 2 + np) * QUAD_PAIR_BYTES],
+                                sum,
+                            );
+                            i += n;
+                        }
+                    }
+                }
+            };
+            let groups = l.weight.chunks_exact(g.group_bytes()).take(g.groups());
+            if cout.is_multiple_of(QUAD) {
+                // Every preset: a group is four consecutive channels of one phase, one position
+                // check per group, the accumulators start at the biases.
+                for w in groups {
                     let (oy, ox) = (by * s + py, bx * s + px);
                     let inside = oy >= p && ox >= p && oy - p < oh && ox - p < ow;
                     let o0 = o;
@@ -172,8 +196,23 @@ pub(crate) fn run_layer<T>(
                     if !inside {
                         continue;
                     }
-                    whole = Some((((oy - p) * ow + (ox - p)) * cout + o0, o0));
-                } else {
+                    let d = ((oy - p) * ow + (ox - p)) * cout + o0;
+                    let b = &bias[4 * o0..4 * (o0 + QUAD)];
+                    let mut acc = [i32_at(b, 0), i32_at(b, 1), i32_at(b, 2), i32_at(b, 3)];
+                    dot(w, &mut acc);
+                    // Four consecutive outputs and channels: one bounds check each.
+                    let out = &mut out[d..d + QUAD];
+                    let exps = &l.requant[o0..o0 + QUAD];
+                    for ((y, &e), a) in out.iter_mut().zip(exps).zip(acc) {
+                        *y = epilogue(a, e as i32);
+                    }
+                }
+            } else {
+                for (group, w) in groups.enumerate() {
+                    // Output positions (and channels) of the group's four values; skip the
+                    // group if none is inside.
+                    let mut dst = [usize::MAX; QUAD];
+                    let mut chan = [0usize; QUAD];
                     for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
                         if group * QUAD + j >= g.values {
                             break;
@@ -188,51 +227,8 @@ pub(crate) fn run_layer<T>(
                     if dst.iter().all(|&d| d == usize::MAX) {
                         continue;
                     }
-                }
-                let w = &l.weight[group * g.group_bytes()..(group + 1) * g.group_bytes()];
-                let mut acc = [0i32; QUAD];
-                if fits {
-                    for seg in &segs[..nsegs] {
-                        let n = seg.end - seg.start;
-                        let r = quad_dot_slots(
-                            &xs[seg.start..seg.end],
-                            &w[seg.w_offset..seg.w_offset + n / PAIR_SLOTS * QUAD_PAIR_BYTES],
-                            seg.sum,
-                        );
-                        for (a, r) in acc.iter_mut().zip(r) {
-                            *a += r;
-                        }
-                    }
-                } else {
-                    for &(tap, from) in taps {
-                        let wt = &w[tap * pairs_bytes..(tap + 1) * pairs_bytes];
-                        let mut i = 0;
-                        while i < cin {
-                            // `n` inputs (even unless the last), `np` pairs.
-                            let n = (cin - i).min(XS_MAX / PAIR_SLOTS * 2);
-                            let sum = widen(&mut xs, &x[from + i..from + i + n]);
-                            let np = n.div_ceil(2);
-                            let r = quad_dot_slots(
-                                &xs[..np * PAIR_SLOTS],
-                                &wt[i / 2 * QUAD_PAIR_BYTES..(i / 2 + np) * QUAD_PAIR_BYTES],
-                                sum,
-                            );
-                            for (a, r) in acc.iter_mut().zip(r) {
-                                *a += r;
-                            }
-                            i += n;
-                        }
-                    }
-                }
-                if let Some((d, o)) = whole {
-                    // Four consecutive outputs and channels: one bounds check each.
-                    let out = &mut out[d..d + QUAD];
-                    let bias = &bias[4 * o..4 * (o + QUAD)];
-                    let exps = &l.requant[o..o + QUAD];
-                    for (j, (y, &e)) in out.iter_mut().zip(exps).enumerate() {
-                        *y = epilogue(i32_at(bias, j) + acc[j], e as i32);
-                    }
-                } else {
+                    let mut acc = [0i32; QUAD];
+                    dot(w, &mut acc);
                     for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
                         if d != usize::MAX {
                             out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);

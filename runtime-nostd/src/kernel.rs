@@ -151,10 +151,13 @@ cfg_not_dsp! {
         (v[0] + v[1]) + (v[2] + v[3])
     }
 
-    /// [`quad_dot`] on inputs in the window buffer's form (one slot per input).
+    /// Adds [`quad_dot`] of inputs in the window buffer's form (one slot per input) to `acc`.
     #[inline(always)]
-    pub(crate) fn quad_dot_slots(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
-        quad_dot(x, w, sum_x)
+    pub(crate) fn quad_dot_acc(acc: &mut [i32; 4], x: &[i32], w: &[u8], sum_x: i32) {
+        let r = quad_dot(x, w, sum_x);
+        for (a, r) in acc.iter_mut().zip(r) {
+            *a += r;
+        }
     }
 }
 
@@ -212,16 +215,15 @@ cfg_dsp! {
         sum
     }
 
-    /// [`quad_dot`] on inputs in the window buffer's form: `x` holds packed int16 pairs
+    /// Adds [`quad_dot`] of inputs in the window buffer's form to `acc`: `x` holds packed int16 pairs
     /// `(x0, x1)` ([`widen`]). Per two pairs: `LDRD` the two input words, two `LDRD`s the four
     /// weight words, and per weight word `UXTB16` + `SXTB16 ROR 8` + `SMLAD` + `SMLADX`; eight
     /// pairs per iteration: 78 instructions per 64 MACs, loop included (LLVM leaves no four
     /// registers in ascending order free for one `LDM`).
     #[inline(always)]
-    pub(crate) fn quad_dot_slots(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
+    pub(crate) fn quad_dot_acc(acc: &mut [i32; 4], x: &[i32], w: &[u8], sum_x: i32) {
         use core::arch::asm;
         let pairs = x.len().min(w.len() / QUAD_PAIR_BYTES);
-        let mut acc = [0i32; 4];
         let xp = x.as_ptr();
         let wp = w.as_ptr();
         if (wp as usize) & 3 != 0 {
@@ -234,7 +236,7 @@ cfg_dsp! {
                     acc[2 * j + 1] += x0 * (w[3] as i8 as i32) + x1 * (w[1] as i8 as i32);
                 }
             }
-            return acc;
+            return;
         }
         // SAFETY: the asm reads `x[..pairs]` (word-aligned: `LDR`/`LDRD`) and
         // `w[..8 · pairs]` (word-aligned, checked above: `LDRD`), both in bounds.
@@ -296,7 +298,8 @@ cfg_dsp! {
             );
         }
         let offset = 128 * sum_x;
-        [acc[0] - offset, acc[1], acc[2] - offset, acc[3]]
+        acc[0] -= offset;
+        acc[2] -= offset;
     }
 }
 
