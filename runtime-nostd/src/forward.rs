@@ -2,7 +2,7 @@
 //! quad-layout kernel, and the epilogue that writes each output.
 
 use crate::format::{Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WeightGeometry};
-use crate::kernel::{MAX_CHUNK, PAIR_SLOTS, quad_dot_acc, widen};
+use crate::kernel::{MAX_CHUNK, PAIR_SLOTS, Segment, quad_dot_acc, quad_dot_groups, widen};
 
 /// One validated fused layer, its tensors borrowed from the blob.
 #[derive(Clone, Copy, Debug)]
@@ -50,15 +50,8 @@ const XS_MAX: usize = 128;
 #[cfg(not(any(test, target_os = "none")))]
 const XS_MAX: usize = 1024;
 
-/// One contiguous run of a window: input slots `xs[start..end]`, the group's weights from byte
-/// `w_offset`, and `Σ xs[start..end]`.
-#[derive(Clone, Copy, Default)]
-struct Segment {
-    start: usize,
-    end: usize,
-    w_offset: usize,
-    sum: i32,
-}
+/// Most weight groups of one kernel call ([`quad_dot_groups`]).
+const BATCH: usize = 8;
 
 /// Runs one validated layer; `epilogue(acc, requant_exp)` turns each accumulator (bias included)
 /// into an output. Not inlined: one stack frame (window buffer) at a time, whichever layer runs.
@@ -87,6 +80,8 @@ pub(crate) fn run_layer<T>(
     // Per window (zeroed once here, not per window: only the entries a window writes are read).
     let mut taps = [(0usize, 0usize); MAX_TAPS * MAX_TAPS];
     let mut segs = [Segment::default(); MAX_TAPS * MAX_TAPS];
+    // The accumulators of up to BATCH groups from one kernel call.
+    let mut accs = [[0i32; QUAD]; BATCH];
     for by in 0..nby {
         for bx in 0..nbx {
             // The window: valid taps, in tap order, each a contiguous run of `cin` inputs.
@@ -153,7 +148,7 @@ pub(crate) fn run_layer<T>(
                 }
             };
             // The group's four dot products added to `acc`.
-            let mut dot = |w: &[u8], acc: &mut [i32; QUAD]| {
+            let dot = |xs: &mut [i32; XS_MAX], w: &[u8], acc: &mut [i32; QUAD]| {
                 if fits {
                     for seg in &segs[..nsegs] {
                         let n = seg.end - seg.start;
@@ -171,7 +166,7 @@ pub(crate) fn run_layer<T>(
                         while i < cin {
                             // `n` inputs (even unless the last), `np` pairs.
                             let n = (cin - i).min(XS_MAX / PAIR_SLOTS * 2);
-                            let sum = widen(&mut xs, &x[from + i..from + i + n]);
+                            let sum = widen(xs, &x[from + i..from + i + n]);
                             let np = n.div_ceil(2);
                             quad_dot_acc(
                                 acc,
@@ -184,30 +179,60 @@ pub(crate) fn run_layer<T>(
                     }
                 }
             };
-            let groups = l.weight.chunks_exact(g.group_bytes()).take(g.groups());
+            let gb = g.group_bytes();
             if cout.is_multiple_of(QUAD) {
                 // Every preset: a group is four consecutive channels of one phase, one position
-                // check per group, the accumulators start at the biases.
-                for w in groups {
+                // check per run of groups of one phase, up to BATCH groups per kernel call.
+                let ngroups = g.groups();
+                let mut group = 0;
+                while group < ngroups {
                     let (oy, ox) = (by * s + py, bx * s + px);
                     let inside = oy >= p && ox >= p && oy - p < oh && ox - p < ow;
-                    let o0 = o;
-                    step(&mut py, &mut px, &mut o, QUAD);
-                    if !inside {
-                        continue;
+                    // The groups left in this phase.
+                    let run = ((cout - o) / QUAD).min(ngroups - group);
+                    if inside {
+                        let d0 = ((oy - p) * ow + (ox - p)) * cout;
+                        let mut done = 0;
+                        while done < run {
+                            let k = (run - done).min(BATCH);
+                            let first = group + done;
+                            let w = &l.weight[first * gb..(first + k) * gb];
+                            let accs = &mut accs[..k];
+                            if fits {
+                                quad_dot_groups(accs, &xs, &segs[..nsegs], w, gb);
+                            } else {
+                                for (acc, w) in accs.iter_mut().zip(w.chunks_exact(gb)) {
+                                    *acc = [0; QUAD];
+                                    dot(&mut xs, w, acc);
+                                }
+                            }
+                            // The batch's 4·k consecutive outputs and channels: one bounds
+                            // check each.
+                            let o0 = o + done * QUAD;
+                            let d = d0 + o0;
+                            let out = &mut out[d..d + k * QUAD];
+                            let b = &bias[4 * o0..4 * (o0 + k * QUAD)];
+                            let exps = &l.requant[o0..o0 + k * QUAD];
+                            for (((y, b), e), acc) in out
+                                .chunks_exact_mut(QUAD)
+                                .zip(b.chunks_exact(4 * QUAD))
+                                .zip(exps.chunks_exact(QUAD))
+                                .zip(accs.iter())
+                            {
+                                for (j, (y, (&e, &a))) in
+                                    y.iter_mut().zip(e.iter().zip(acc)).enumerate()
+                                {
+                                    *y = epilogue(i32_at(b, j) + a, e as i32);
+                                }
+                            }
+                            done += k;
+                        }
                     }
-                    let d = ((oy - p) * ow + (ox - p)) * cout + o0;
-                    let b = &bias[4 * o0..4 * (o0 + QUAD)];
-                    let mut acc = [i32_at(b, 0), i32_at(b, 1), i32_at(b, 2), i32_at(b, 3)];
-                    dot(w, &mut acc);
-                    // Four consecutive outputs and channels: one bounds check each.
-                    let out = &mut out[d..d + QUAD];
-                    let exps = &l.requant[o0..o0 + QUAD];
-                    for ((y, &e), a) in out.iter_mut().zip(exps).zip(acc) {
-                        *y = epilogue(a, e as i32);
-                    }
+                    group += run;
+                    step(&mut py, &mut px, &mut o, run * QUAD);
                 }
             } else {
+                let groups = l.weight.chunks_exact(gb).take(g.groups());
                 for (group, w) in groups.enumerate() {
                     // Output positions (and channels) of the group's four values; skip the
                     // group if none is inside.
@@ -227,8 +252,13 @@ pub(crate) fn run_layer<T>(
                     if dst.iter().all(|&d| d == usize::MAX) {
                         continue;
                     }
-                    let mut acc = [0i32; QUAD];
-                    dot(w, &mut acc);
+                    let mut acc = [[0i32; QUAD]];
+                    if fits {
+                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb);
+                    } else {
+                        dot(&mut xs, w, &mut acc[0]);
+                    }
+                    let acc = acc[0];
                     for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
                         if d != usize::MAX {
                             out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);

@@ -410,6 +410,323 @@ pub fn quad_dot_smlal(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
     [a - offset, b, c - offset, d]
 }
 
+/// One contiguous run of a window: input slots `xs[start..end]`, the group's weights from byte
+/// `w_offset`, and `Σ` of its inputs. `repr(C)`: the DSP kernel reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Segment {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) w_offset: usize,
+    pub(crate) sum: i32,
+}
+
+/// The four dot products of each of `accs.len()` consecutive weight groups (group `k`'s weights
+/// at `w[k · group_bytes..]`) with the window `xs` (in the kernel's form) over the segments
+/// `segs`, written to `accs[k]`.
+#[inline(always)]
+pub(crate) fn quad_dot_groups(
+    accs: &mut [[i32; 4]],
+    xs: &[i32],
+    segs: &[Segment],
+    w: &[u8],
+    group_bytes: usize,
+) {
+    #[cfg(all(
+        target_arch = "arm",
+        any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+    ))]
+    if quad_dot_groups_dsp(accs, xs, segs, w, group_bytes) {
+        return;
+    }
+    for (acc, w) in accs.iter_mut().zip(w.chunks_exact(group_bytes)) {
+        *acc = [0; 4];
+        for seg in segs {
+            let n = seg.end - seg.start;
+            quad_dot_acc(
+                acc,
+                &xs[seg.start..seg.end],
+                &w[seg.w_offset..seg.w_offset + n / PAIR_SLOTS * QUAD_PAIR_BYTES],
+                seg.sum,
+            );
+        }
+    }
+}
+
+/// What [`quad_dot_groups_dsp`]'s asm reads and updates.
+#[cfg(all(
+    target_arch = "arm",
+    any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+))]
+#[repr(C)]
+struct GroupsArgs {
+    xs: *const i32,
+    segs: *const Segment,
+    nsegs: usize,
+    w: *const u8,
+    group_bytes: usize,
+    groups: usize,
+    accs: *mut [i32; 4],
+    seg_at: *const Segment,
+    segs_left: usize,
+}
+
+/// [`quad_dot_groups`] as one asm routine (all registers its own: r4–r11 and lr saved): per
+/// group, per segment, the pair loop of [`quad_dot_acc`] with `LDM` of four weight words (18
+/// instructions per 16 MACs, eight pairs per iteration), the four sums stored with one `STM`.
+/// Returns false (and does nothing) when the weights are not word-aligned or a segment is out of
+/// bounds.
+#[cfg(all(
+    target_arch = "arm",
+    any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+))]
+#[inline(always)]
+fn quad_dot_groups_dsp(
+    accs: &mut [[i32; 4]],
+    xs: &[i32],
+    segs: &[Segment],
+    w: &[u8],
+    group_bytes: usize,
+) -> bool {
+    let groups = accs.len();
+    let ok = (w.as_ptr() as usize | group_bytes) & 3 == 0
+        && !segs.is_empty()
+        && groups > 0
+        && w.len() / group_bytes.max(1) >= groups
+        && segs.iter().all(|s| {
+            s.start <= s.end
+                && s.end <= xs.len()
+                && s.w_offset & 3 == 0
+                && s.w_offset <= group_bytes
+                && (s.end - s.start) <= (group_bytes - s.w_offset) / QUAD_PAIR_BYTES
+        });
+    if !ok {
+        return false;
+    }
+    let mut args = GroupsArgs {
+        xs: xs.as_ptr(),
+        segs: segs.as_ptr(),
+        nsegs: segs.len(),
+        w: w.as_ptr(),
+        group_bytes,
+        groups,
+        accs: accs.as_mut_ptr(),
+        seg_at: segs.as_ptr(),
+        segs_left: 0,
+    };
+    // SAFETY: the asm reads `xs[s.start..s.end]` and `w[k · group_bytes + s.w_offset..][..8 ·
+    // (s.end - s.start)]` for every segment `s` and group `k < groups` (checked above, weights
+    // word-aligned for `LDM`/`LDRD`), writes `accs[..groups]` and `args`, and restores every
+    // register it uses but r0–r3 and r12 (declared clobbered).
+    unsafe {
+        core::arch::asm!(
+                "push {{r4-r11, lr}}",
+                "push {{r0}}",
+                "1:",
+                "ldr r6, [sp]",
+                "mov r10, #0",
+                "mov r11, #0",
+                "mov r12, #0",
+                "mov lr, #0",
+                "ldr r5, [r6, #4]",
+                "ldr r9, [r6, #8]",
+                "str r5, [r6, #28]",
+                "str r9, [r6, #32]",
+                "2:",
+                "ldr r6, [sp]",
+                "ldr r5, [r6, #28]",
+                "ldm r5, {{r0, r2, r3}}",
+                "add r5, r5, #16",
+                "str r5, [r6, #28]",
+                "sub r2, r2, r0",
+                "ldr r4, [r6]",
+                "add r0, r4, r0, lsl #2",
+                "ldr r1, [r6, #12]",
+                "add r1, r1, r3",
+                "lsrs r2, r2, #1",
+                "bcc 3f",
+                "ldr r3, [r0], #4",
+                "ldrd r6, r7, [r1], #8",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "3:",
+                "lsrs r2, r2, #1",
+                "bcc 4f",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "4:",
+                "lsrs r2, r2, #1",
+                "bcc 5f",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "5:",
+                "cmp r2, #0",
+                "beq 7f",
+                "6:",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "ldrd r3, r4, [r0], #8",
+                "ldm r1!, {{r6, r7, r8, r9}}",
+                "uxtb16 r5, r6",
+                "sxtb16 r6, r6, ror #8",
+                "smlad r10, r3, r5, r10",
+                "smladx r11, r3, r6, r11",
+                "uxtb16 r5, r7",
+                "sxtb16 r7, r7, ror #8",
+                "smlad r12, r3, r5, r12",
+                "smladx lr, r3, r7, lr",
+                "uxtb16 r5, r8",
+                "sxtb16 r8, r8, ror #8",
+                "smlad r10, r4, r5, r10",
+                "smladx r11, r4, r8, r11",
+                "uxtb16 r5, r9",
+                "sxtb16 r9, r9, ror #8",
+                "smlad r12, r4, r5, r12",
+                "smladx lr, r4, r9, lr",
+                "subs r2, r2, #1",
+                "bne 6b",
+                "7:",
+                "ldr r6, [sp]",
+                "ldr r5, [r6, #32]",
+                "subs r5, r5, #1",
+                "str r5, [r6, #32]",
+                "bne 2b",
+                "ldr r5, [r6, #24]",
+                "stm r5!, {{r10, r11, r12, lr}}",
+                "str r5, [r6, #24]",
+                "ldr r5, [r6, #12]",
+                "ldr r4, [r6, #16]",
+                "add r5, r5, r4",
+                "str r5, [r6, #12]",
+                "ldr r5, [r6, #20]",
+                "subs r5, r5, #1",
+                "str r5, [r6, #20]",
+                "bne 1b",
+                "pop {{r0}}",
+                "pop {{r4-r11, lr}}",
+            inout("r0") &mut args as *mut GroupsArgs => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r12") _,
+        );
+    }
+    let offset = 128 * segs.iter().map(|s| s.sum).sum::<i32>();
+    for acc in accs.iter_mut() {
+        acc[0] -= offset;
+        acc[2] -= offset;
+    }
+    true
+}
+
 /// [`quad_dot`] on x86-64 with SSE2 (part of the x86-64 baseline, so always available): per 16
 /// weight bytes (two input pairs × four values), undo the `^ 0x80`, sign-extend to int16, reorder
 /// each word's lanes from `(a i0, b i1, a i1, b i0)` to `(a i0, a i1, b i0, b i1)`, and `PMADDWD`
