@@ -234,22 +234,23 @@ pub(crate) fn run_layer<T>(
             } else {
                 let groups = l.weight.chunks_exact(gb).take(g.groups());
                 for (group, w) in groups.enumerate() {
-                    // Output positions (and channels) of the group's four values; skip the
-                    // group if none is inside.
-                    let mut dst = [usize::MAX; QUAD];
-                    let mut chan = [0usize; QUAD];
-                    for (j, (d, c)) in dst.iter_mut().zip(&mut chan).enumerate() {
-                        if group * QUAD + j >= g.values {
-                            break;
-                        }
-                        *c = o;
-                        let (oy, ox) = (by * s + py, bx * s + px);
+                    // Output positions and channels of the group's values (phase and channel by
+                    // division: one instruction each on ARMv7-M); skip the group if none is
+                    // inside.
+                    let v0 = group * QUAD;
+                    let nv = (g.values - v0).min(QUAD);
+                    let mut dst = [(usize::MAX, 0usize); QUAD];
+                    let mut any = false;
+                    for (j, d) in dst[..nv].iter_mut().enumerate() {
+                        let v = v0 + j;
+                        let (phase, o) = (v / cout, v % cout);
+                        let (oy, ox) = (by * s + phase / s, bx * s + phase % s);
                         if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
-                            *d = ((oy - p) * ow + (ox - p)) * cout + o;
+                            *d = (((oy - p) * ow + (ox - p)) * cout + o, o);
+                            any = true;
                         }
-                        step(&mut py, &mut px, &mut o, 1);
                     }
-                    if dst.iter().all(|&d| d == usize::MAX) {
+                    if !any {
                         continue;
                     }
                     let mut acc = [[0i32; QUAD]];
@@ -258,8 +259,7 @@ pub(crate) fn run_layer<T>(
                     } else {
                         dot(&mut xs, w, &mut acc[0]);
                     }
-                    let acc = acc[0];
-                    for ((&d, &o), &a) in dst.iter().zip(&chan).zip(&acc) {
+                    for (&(d, o), &a) in dst.iter().zip(&acc[0]) {
                         if d != usize::MAX {
                             out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);
                         }
