@@ -2,7 +2,9 @@
 //! quad-layout kernel, and the epilogue that writes each output.
 
 use crate::format::{Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WeightGeometry};
-use crate::kernel::{MAX_CHUNK, PAIR_SLOTS, Segment, quad_dot_acc, quad_dot_groups, widen};
+use crate::kernel::{
+    MAX_CHUNK, PAIR_SLOTS, Segment, quad_dot_acc, quad_dot_groups, widen, widen_taps,
+};
 
 /// One validated fused layer, its tensors borrowed from the blob.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +82,7 @@ pub(crate) fn run_layer<T>(
     // Per window (zeroed once here, not per window: only the entries a window writes are read).
     let mut taps = [(0usize, 0usize); MAX_TAPS * MAX_TAPS];
     let mut segs = [Segment::default(); MAX_TAPS * MAX_TAPS];
+    let mut sums = [0i32; MAX_TAPS * MAX_TAPS];
     // The accumulators of up to BATCH groups from one kernel call.
     let mut accs = [[0i32; QUAD]; BATCH];
     for by in 0..nby {
@@ -105,9 +108,9 @@ pub(crate) fn run_layer<T>(
             // Segments: one per valid tap, merged when taps and weights are both consecutive.
             let mut nsegs = 0;
             if fits {
+                widen_taps(&mut xs, x, taps, cin, cinp, &mut sums);
                 let mut at = 0;
-                for &(tap, from) in taps {
-                    let sum = widen(&mut xs[at..at + cinp], &x[from..from + cin]);
+                for (&(tap, _), &sum) in taps.iter().zip(&sums) {
                     let w_offset = tap * pairs_bytes;
                     match segs[..nsegs].last_mut() {
                         Some(last)

@@ -410,6 +410,90 @@ pub fn quad_dot_smlal(x: &[i32], w: &[u8], sum_x: i32) -> [i32; 4] {
     [a - offset, b, c - offset, d]
 }
 
+/// Converts each tap's inputs `x[from..from + cin]` (`taps[k] = (tap, from)`) into the window
+/// buffer at slot `k · cinp` (see [`widen`]) and writes their sums to `sums[k]`.
+#[inline(always)]
+pub(crate) fn widen_taps(
+    xs: &mut [i32],
+    x: &[i8],
+    taps: &[(usize, usize)],
+    cin: usize,
+    cinp: usize,
+    sums: &mut [i32],
+) {
+    #[cfg(all(
+        target_arch = "arm",
+        any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+    ))]
+    if cin.is_multiple_of(8)
+        && cin > 0
+        && cinp == cin / 2
+        && !taps.is_empty()
+        && sums.len() >= taps.len()
+        && taps.len() * cinp <= xs.len()
+        && taps
+            .iter()
+            .all(|&(_, from)| from <= x.len() && cin <= x.len() - from)
+    {
+        // SAFETY: reads `x[from..from + cin]` for every tap and `taps`, writes
+        // `xs[..taps.len() · cinp]` (two words per four inputs, word-aligned for `STRD`) and
+        // `sums[..taps.len()]`, all checked above; DSP instructions only where they exist.
+        unsafe {
+            core::arch::asm!(
+                "1:",
+                "ldr {src}, [{taps}, #4]",
+                "adds {taps}, {taps}, #8",
+                "add {src}, {src}, {xb}",
+                "mov {n}, {c8}",
+                "2:",
+                "ldr {w}, [{src}], #4",
+                "sxtb16 {o}, {w}, ror #8",
+                "sxtb16 {w}, {w}",
+                "sadd16 {s}, {s}, {w}",
+                "sadd16 {s}, {s}, {o}",
+                "pkhbt {p}, {w}, {o}, lsl #16",
+                "pkhtb {o}, {o}, {w}, asr #16",
+                "strd {p}, {o}, [{dst}], #8",
+                "ldr {w}, [{src}], #4",
+                "sxtb16 {o}, {w}, ror #8",
+                "sxtb16 {w}, {w}",
+                "sadd16 {s}, {s}, {w}",
+                "sadd16 {s}, {s}, {o}",
+                "pkhbt {p}, {w}, {o}, lsl #16",
+                "pkhtb {o}, {o}, {w}, asr #16",
+                "strd {p}, {o}, [{dst}], #8",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "str {s}, [{sums}], #4",
+                "mov {s}, #0",
+                "subs {nt}, {nt}, #1",
+                "bne 1b",
+                taps = inout(reg) taps.as_ptr() => _,
+                nt = inout(reg) taps.len() => _,
+                dst = inout(reg) xs.as_mut_ptr() => _,
+                sums = inout(reg) sums.as_mut_ptr() => _,
+                xb = in(reg) x.as_ptr(),
+                c8 = in(reg) cin / 8,
+                src = out(reg) _,
+                n = out(reg) _,
+                w = out(reg) _,
+                o = out(reg) _,
+                p = out(reg) _,
+                s = inout(reg) 0u32 => _,
+                options(nostack),
+            );
+        }
+        // Each sum is two int16 halves (at most 64 · 256 in magnitude each).
+        for s in &mut sums[..taps.len()] {
+            *s = *s as i16 as i32 + (*s >> 16);
+        }
+        return;
+    }
+    for ((k, &(_, from)), sum) in taps.iter().enumerate().zip(sums.iter_mut()) {
+        *sum = widen(&mut xs[k * cinp..(k + 1) * cinp], &x[from..from + cin]);
+    }
+}
+
 /// One contiguous run of a window: input slots `xs[start..end]`, the group's weights from byte
 /// `w_offset`, and `Σ` of its inputs. `repr(C)`: the DSP kernel reads it.
 #[repr(C)]
