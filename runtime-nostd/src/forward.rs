@@ -55,6 +55,37 @@ const XS_MAX: usize = 1024;
 /// Most weight groups of one kernel call ([`quad_dot_groups`]).
 const BATCH: usize = 8;
 
+/// A group's four dot products added to `acc` when the window does not fit in `xs`: tap by tap,
+/// `XS_MAX` slots at a time, converting the inputs again for every group. Out of line: rare.
+#[inline(never)]
+fn dot_by_chunks(
+    xs: &mut [i32; XS_MAX],
+    x: &[i8],
+    taps: &[(usize, usize)],
+    w: &[u8],
+    cin: usize,
+    pairs_bytes: usize,
+    acc: &mut [i32; QUAD],
+) {
+    for &(tap, from) in taps {
+        let wt = &w[tap * pairs_bytes..(tap + 1) * pairs_bytes];
+        let mut i = 0;
+        while i < cin {
+            // `n` inputs (even unless the last), `np` pairs.
+            let n = (cin - i).min(XS_MAX / PAIR_SLOTS * 2);
+            let sum = widen(xs, &x[from + i..from + i + n]);
+            let np = n.div_ceil(2);
+            quad_dot_acc(
+                acc,
+                &xs[..np * PAIR_SLOTS],
+                &wt[i / 2 * QUAD_PAIR_BYTES..(i / 2 + np) * QUAD_PAIR_BYTES],
+                sum,
+            );
+            i += n;
+        }
+    }
+}
+
 /// Runs one validated layer; `epilogue(acc, requant_exp)` turns each accumulator (bias included)
 /// into an output. Not inlined: one stack frame (window buffer) at a time, whichever layer runs.
 #[inline(never)]
@@ -88,16 +119,15 @@ pub(crate) fn run_layer<T>(
     for by in 0..nby {
         for bx in 0..nbx {
             // The window: valid taps, in tap order, each a contiguous run of `cin` inputs.
+            // Tap `(ty, tx)` reads input pixel `(by - ty, bx - tx)`: the valid ones are the
+            // rectangle `ty0..ty1` × `tx0..tx1`.
+            let (ty0, ty1) = ((by + 1).saturating_sub(ih), t.min(by + 1));
+            let (tx0, tx1) = ((bx + 1).saturating_sub(iw), t.min(bx + 1));
             let mut ntaps = 0;
-            for ty in 0..t {
-                let Some(iy) = by.checked_sub(ty).filter(|&iy| iy < ih) else {
-                    continue;
-                };
-                for tx in 0..t {
-                    let Some(ix) = bx.checked_sub(tx).filter(|&ix| ix < iw) else {
-                        continue;
-                    };
-                    taps[ntaps] = (ty * t + tx, (iy * iw + ix) * cin);
+            for ty in ty0..ty1 {
+                let row = (by - ty) * iw + bx;
+                for tx in tx0..tx1 {
+                    taps[ntaps] = (ty * t + tx, (row - tx) * cin);
                     ntaps += 1;
                 }
             }
@@ -150,38 +180,6 @@ pub(crate) fn run_layer<T>(
                     }
                 }
             };
-            // The group's four dot products added to `acc`.
-            let dot = |xs: &mut [i32; XS_MAX], w: &[u8], acc: &mut [i32; QUAD]| {
-                if fits {
-                    for seg in &segs[..nsegs] {
-                        let n = seg.end - seg.start;
-                        quad_dot_acc(
-                            acc,
-                            &xs[seg.start..seg.end],
-                            &w[seg.w_offset..seg.w_offset + n / PAIR_SLOTS * QUAD_PAIR_BYTES],
-                            seg.sum,
-                        );
-                    }
-                } else {
-                    for &(tap, from) in taps {
-                        let wt = &w[tap * pairs_bytes..(tap + 1) * pairs_bytes];
-                        let mut i = 0;
-                        while i < cin {
-                            // `n` inputs (even unless the last), `np` pairs.
-                            let n = (cin - i).min(XS_MAX / PAIR_SLOTS * 2);
-                            let sum = widen(xs, &x[from + i..from + i + n]);
-                            let np = n.div_ceil(2);
-                            quad_dot_acc(
-                                acc,
-                                &xs[..np * PAIR_SLOTS],
-                                &wt[i / 2 * QUAD_PAIR_BYTES..(i / 2 + np) * QUAD_PAIR_BYTES],
-                                sum,
-                            );
-                            i += n;
-                        }
-                    }
-                }
-            };
             let gb = g.group_bytes();
             if cout.is_multiple_of(QUAD) {
                 // Every preset: a group is four consecutive channels of one phase, one position
@@ -206,7 +204,7 @@ pub(crate) fn run_layer<T>(
                             } else {
                                 for (acc, w) in accs.iter_mut().zip(w.chunks_exact(gb)) {
                                     *acc = [0; QUAD];
-                                    dot(&mut xs, w, acc);
+                                    dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, acc);
                                 }
                             }
                             // The batch's 4·k consecutive outputs and channels: one bounds
@@ -260,7 +258,7 @@ pub(crate) fn run_layer<T>(
                     if fits {
                         quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb);
                     } else {
-                        dot(&mut xs, w, &mut acc[0]);
+                        dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, &mut acc[0]);
                     }
                     for (&(d, o), &a) in dst.iter().zip(&acc[0]) {
                         if d != usize::MAX {
