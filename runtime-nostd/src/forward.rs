@@ -139,31 +139,32 @@ pub(crate) fn run_layer<T>(
             let mut nsegs = 0;
             if fits {
                 widen_taps(&mut xs, x, taps, cin, cinp, &mut sums);
-                let mut at = 0;
-                for (&(tap, _), &sum) in taps.iter().zip(&sums) {
-                    let w_offset = tap * pairs_bytes;
-                    match segs[..nsegs].last_mut() {
-                        Some(last)
-                            if last.end == at
-                                && last.w_offset
-                                    + (last.end - last.start) / PAIR_SLOTS * QUAD_PAIR_BYTES
-                                    == w_offset
-                                && (last.end - last.start + cinp) / PAIR_SLOTS * 2 <= MAX_CHUNK =>
-                        {
-                            last.end += cinp;
-                            last.sum += sum;
-                        }
-                        _ => {
-                            segs[nsegs] = Segment {
-                                start: at,
-                                end: at + cinp,
-                                w_offset,
-                                sum,
-                            };
+                // The window buffer holds the taps one after another: a tap continues the
+                // current segment when its weights follow the previous tap's.
+                let mut cur = Segment::default();
+                let mut next_tap = usize::MAX;
+                for (k, (&(tap, _), &sum)) in taps.iter().zip(&sums).enumerate() {
+                    let at = k * cinp;
+                    if tap == next_tap && (at + cinp - cur.start) / PAIR_SLOTS * 2 <= MAX_CHUNK {
+                        cur.end += cinp;
+                        cur.sum += sum;
+                    } else {
+                        if k > 0 {
+                            segs[nsegs] = cur;
                             nsegs += 1;
                         }
+                        cur = Segment {
+                            start: at,
+                            end: at + cinp,
+                            w_offset: tap * pairs_bytes,
+                            sum,
+                        };
                     }
-                    at += cinp;
+                    next_tap = tap + 1;
+                }
+                if ntaps > 0 {
+                    segs[nsegs] = cur;
+                    nsegs += 1;
                 }
             }
             // Phase `(py, px)` and channel `o` of the next value `v`, stepped along with `v`
