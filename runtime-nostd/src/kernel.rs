@@ -9,6 +9,14 @@
 //! * `quad_dot_dsp` (Cortex-M4/M7 with the DSP extension only, crate feature `dsp` on stable): `UXTB16`/`SXTB16` unpack a word
 //!   into int16 pairs for `SMLAD`/`SMLADX`, two MACs per instruction;
 //! * [`quad_dot_reference`], the plain one (unpack every weight, one MAC at a time), for tests.
+//!
+//! The forward pass (`run_layer`) holds a window's inputs in a buffer of `i32` slots in the
+//! form its kernel reads ([`PAIR_SLOTS`] per input pair): one sign-extended input per slot for
+//! the portable kernels; on the DSP extension one packed int16 pair `(x0, x1)` per slot, converted
+//! once per window ([`widen_taps`]: `SXTB16` + `PKHBT`/`PKHTB`), so that the kernel's `SMLAD`s take
+//! the inputs as they are loaded. [`quad_dot_groups`] runs a window against a batch of consecutive
+//! weight groups: on the DSP extension one asm routine that loops over groups, segments and input
+//! pairs itself (`LDM` of four weight words, 18 instructions per 16 MACs).
 
 use crate::format::{QUAD_MASK, QUAD_PAIR_BYTES};
 
@@ -76,12 +84,12 @@ macro_rules! cfg_not_dsp {
 }
 
 cfg_dsp! {
-    /// Window-buffer slots (`i32`) per input pair in the form [`quad_dot_slots`] reads: one
+    /// Window-buffer slots (`i32`) per input pair in the form [`quad_dot_acc`] and [`quad_dot_groups`] read: one
     /// packed int16 pair (`x0` low, `x1` high) for the DSP kernel.
     pub(crate) const PAIR_SLOTS: usize = 1;
 }
 cfg_not_dsp! {
-    /// Window-buffer slots (`i32`) per input pair in the form [`quad_dot_slots`] reads: two
+    /// Window-buffer slots (`i32`) per input pair in the form [`quad_dot_acc`] and [`quad_dot_groups`] read: two
     /// sign-extended inputs for the portable kernels.
     pub(crate) const PAIR_SLOTS: usize = 2;
 }
@@ -174,12 +182,20 @@ macro_rules! dsp_pair {
             "ldrd {w0}, {w1}, [{wp}], #8\n",
             "uxtb16 {t}, {w0}\n",
             "sxtb16 {w0}, {w0}, ror #8\n",
-            "smlad {a}, {", $x, "}, {t}, {a}\n",
-            "smladx {b}, {", $x, "}, {w0}, {b}\n",
+            "smlad {a}, {",
+            $x,
+            "}, {t}, {a}\n",
+            "smladx {b}, {",
+            $x,
+            "}, {w0}, {b}\n",
             "uxtb16 {t}, {w1}\n",
             "sxtb16 {w1}, {w1}, ror #8\n",
-            "smlad {c}, {", $x, "}, {t}, {c}\n",
-            "smladx {d}, {", $x, "}, {w1}, {d}\n",
+            "smlad {c}, {",
+            $x,
+            "}, {t}, {c}\n",
+            "smladx {d}, {",
+            $x,
+            "}, {w1}, {d}\n",
         )
     };
 }
