@@ -52,6 +52,11 @@ const XS_MAX: usize = 128;
 #[cfg(not(any(test, target_os = "none")))]
 const XS_MAX: usize = 1024;
 
+/// Four zero biases, word-aligned (the DSP kernel loads biases with `LDM`).
+#[repr(C, align(4))]
+struct ZeroBias([u8; 16]);
+static ZERO_BIAS: ZeroBias = ZeroBias([0; 16]);
+
 /// Most weight groups of one kernel call ([`quad_dot_groups`]).
 const BATCH: usize = 8;
 
@@ -199,32 +204,34 @@ pub(crate) fn run_layer<T>(
                             let k = (run - done).min(BATCH);
                             let first = group + done;
                             let w = &l.weight[first * gb..(first + k) * gb];
-                            let accs = &mut accs[..k];
-                            if fits {
-                                quad_dot_groups(accs, &xs, &segs[..nsegs], w, gb);
-                            } else {
-                                for (acc, w) in accs.iter_mut().zip(w.chunks_exact(gb)) {
-                                    *acc = [0; QUAD];
-                                    dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, acc);
-                                }
-                            }
                             // The batch's 4·k consecutive outputs and channels: one bounds
                             // check each.
                             let o0 = o + done * QUAD;
                             let d = d0 + o0;
-                            let out = &mut out[d..d + k * QUAD];
                             let b = &bias[4 * o0..4 * (o0 + k * QUAD)];
+                            let accs = &mut accs[..k];
+                            // The accumulators start at the biases.
+                            if fits {
+                                quad_dot_groups(accs, &xs, &segs[..nsegs], w, gb, b);
+                            } else {
+                                for ((acc, w), b) in accs
+                                    .iter_mut()
+                                    .zip(w.chunks_exact(gb))
+                                    .zip(b.chunks_exact(4 * QUAD))
+                                {
+                                    *acc = core::array::from_fn(|j| i32_at(b, j));
+                                    dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, acc);
+                                }
+                            }
+                            let out = &mut out[d..d + k * QUAD];
                             let exps = &l.requant[o0..o0 + k * QUAD];
-                            for (((y, b), e), acc) in out
+                            for ((y, e), acc) in out
                                 .chunks_exact_mut(QUAD)
-                                .zip(b.chunks_exact(4 * QUAD))
                                 .zip(exps.chunks_exact(QUAD))
                                 .zip(accs.iter())
                             {
-                                for (j, (y, (&e, &a))) in
-                                    y.iter_mut().zip(e.iter().zip(acc)).enumerate()
-                                {
-                                    *y = epilogue(i32_at(b, j) + a, e as i32);
+                                for (y, (&e, &a)) in y.iter_mut().zip(e.iter().zip(acc)) {
+                                    *y = epilogue(a, e as i32);
                                 }
                             }
                             done += k;
@@ -257,7 +264,7 @@ pub(crate) fn run_layer<T>(
                     }
                     let mut acc = [[0i32; QUAD]];
                     if fits {
-                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb);
+                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb, &ZERO_BIAS.0);
                     } else {
                         dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, &mut acc[0]);
                     }

@@ -523,7 +523,8 @@ pub(crate) struct Segment {
 
 /// The four dot products of each of `accs.len()` consecutive weight groups (group `k`'s weights
 /// at `w[k · group_bytes..]`) with the window `xs` (in the kernel's form) over the segments
-/// `segs`, written to `accs[k]`.
+/// `segs`, plus group `k`'s four int32 biases (little-endian, `bias[16 · k..16 · k + 16]`),
+/// written to `accs[k]`.
 #[inline(always)]
 pub(crate) fn quad_dot_groups(
     accs: &mut [[i32; 4]],
@@ -531,16 +532,23 @@ pub(crate) fn quad_dot_groups(
     segs: &[Segment],
     w: &[u8],
     group_bytes: usize,
+    bias: &[u8],
 ) {
     #[cfg(all(
         target_arch = "arm",
         any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
     ))]
-    if quad_dot_groups_dsp(accs, xs, segs, w, group_bytes) {
+    if quad_dot_groups_dsp(accs, xs, segs, w, group_bytes, bias) {
         return;
     }
-    for (acc, w) in accs.iter_mut().zip(w.chunks_exact(group_bytes)) {
-        *acc = [0; 4];
+    for ((acc, w), b) in accs
+        .iter_mut()
+        .zip(w.chunks_exact(group_bytes))
+        .zip(bias.chunks_exact(16))
+    {
+        *acc = core::array::from_fn(|j| {
+            i32::from_le_bytes([b[4 * j], b[4 * j + 1], b[4 * j + 2], b[4 * j + 3]])
+        });
         for seg in segs {
             let n = seg.end - seg.start;
             quad_dot_acc(
@@ -569,10 +577,13 @@ struct GroupsArgs {
     accs: *mut [i32; 4],
     seg_at: *const Segment,
     segs_left: usize,
+    bias: *const i32,
+    offset: i32,
 }
 
 /// [`quad_dot_groups`] as one asm routine (all registers its own: r4–r11 and lr saved): per
-/// group, per segment, the pair loop of [`quad_dot_acc`] with `LDM` of four weight words (18
+/// group, the accumulators from the biases (less `128 · Σx` for the offset weights), per segment,
+/// the pair loop of [`quad_dot_acc`] with `LDM` of four weight words (18
 /// instructions per 16 MACs, sixteen pairs per iteration), the four sums stored with one `STM`.
 /// Returns false (and does nothing) when the weights are not word-aligned or a segment is out of
 /// bounds.
@@ -587,12 +598,14 @@ fn quad_dot_groups_dsp(
     segs: &[Segment],
     w: &[u8],
     group_bytes: usize,
+    bias: &[u8],
 ) -> bool {
     let groups = accs.len();
-    let ok = (w.as_ptr() as usize | group_bytes) & 3 == 0
+    let ok = (w.as_ptr() as usize | group_bytes | bias.as_ptr() as usize) & 3 == 0
         && !segs.is_empty()
         && groups > 0
         && w.len() / group_bytes.max(1) >= groups
+        && bias.len() / 16 >= groups
         && segs.iter().all(|s| {
             s.start <= s.end
                 && s.end <= xs.len()
@@ -613,10 +626,13 @@ fn quad_dot_groups_dsp(
         accs: accs.as_mut_ptr(),
         seg_at: segs.as_ptr(),
         segs_left: 0,
+        bias: bias.as_ptr().cast(),
+        offset: 128 * segs.iter().map(|s| s.sum).sum::<i32>(),
     };
     // SAFETY: the asm reads `xs[s.start..s.end]` and `w[k · group_bytes + s.w_offset..][..8 ·
     // (s.end - s.start)]` for every segment `s` and group `k < groups` (checked above, weights
-    // word-aligned for `LDM`/`LDRD`), writes `accs[..groups]` and `args`, and restores every
+    // word-aligned for `LDM`/`LDRD`) and `bias[..16 · groups]` (word-aligned for `LDM`), writes
+    // `accs[..groups]` and `args`, and restores every
     // register it uses but r0–r3 and r12 (declared clobbered).
     unsafe {
         core::arch::asm!(
@@ -624,10 +640,12 @@ fn quad_dot_groups_dsp(
             "push {{r0}}",
             "1:",
             "ldr r6, [sp]",
-            "mov r10, #0",
-            "mov r11, #0",
-            "mov r12, #0",
-            "mov lr, #0",
+            "ldr r5, [r6, #36]",
+            "ldm r5!, {{r10, r11, r12, lr}}",
+            "str r5, [r6, #36]",
+            "ldr r5, [r6, #40]",
+            "sub r10, r10, r5",
+            "sub r12, r12, r5",
             "ldr r5, [r6, #4]",
             "ldr r9, [r6, #8]",
             "str r5, [r6, #28]",
@@ -965,11 +983,6 @@ fn quad_dot_groups_dsp(
             out("r3") _,
             out("r12") _,
         );
-    }
-    let offset = 128 * segs.iter().map(|s| s.sum).sum::<i32>();
-    for acc in accs.iter_mut() {
-        acc[0] -= offset;
-        acc[2] -= offset;
     }
     true
 }
