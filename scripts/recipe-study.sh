@@ -43,6 +43,8 @@ recipes=(
   "hinge-sn|--loss hinge --spectral-norm"
   "ns-gan-r1|--loss ns-gan --r1 1"
   "hinge-r1|--loss hinge --r1 1"
+  "ns-gan-r1-wide|--loss ns-gan --r1 1 --critic wide"
+  "ns-gan-r1-deep|--loss ns-gan --r1 1 --critic deep"
 )
 
 # TINYGAN_BIN / TINYGAN_EXAMPLES: prebuilt binaries (e.g. copies, so that rebuilding during a long

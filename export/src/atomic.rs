@@ -6,7 +6,12 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use tempfile::NamedTempFile;
+use tempfile::Builder;
+
+/// The name prefix of the temporary files [`write_atomic_with`] creates. A process killed while
+/// writing leaves one behind; whoever owns the directory (a training run holding its lock) may
+/// delete files with this prefix.
+pub const TEMP_PREFIX: &str = ".tinygan-tmp";
 
 /// Writes `bytes` to `path` atomically (see the module docs).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -25,7 +30,7 @@ pub fn write_atomic_with(
         _ => Path::new("."),
     };
     // Dropping `tmp` on an early return deletes the temporary file.
-    let mut tmp = NamedTempFile::new_in(dir)?;
+    let mut tmp = Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
@@ -52,6 +57,22 @@ mod tests {
         write_atomic(&p, b"new").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_temporary_file_carries_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic_with(&p, |_| {
+            let names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names.len(), 1);
+            assert!(names[0].starts_with(TEMP_PREFIX), "{names:?}");
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::config::TrainConfig;
 use crate::data::{TrainData, gaussians8_centers};
 use crate::eval::{FcdProbe, quick_fcd};
 use crate::report::{self, MetricsCsv, MetricsRow};
-use crate::rundir::RunDir;
+use crate::rundir::{RunDir, RunLock};
 use crate::sample::{cycling_labels, fixed_noise, try_generate};
 use crate::step::StepStats;
 use crate::train::Trainer;
@@ -93,64 +93,78 @@ pub fn read_config(run_dir: &Path) -> anyhow::Result<TrainConfig> {
     RunDir::new(run_dir).read_config()
 }
 
-/// Starts a new run in `run_dir` (which must not hold a run yet).
+/// Starts a new run in the locked directory (which must not hold a run yet).
 pub fn start(
     cfg: TrainConfig,
-    run_dir: &Path,
+    lock: &RunLock,
     device: &Device,
     data: TrainData,
     opts: &RunOptions,
 ) -> anyhow::Result<RunSummary> {
-    let run = RunDir::new(run_dir);
+    let run = lock.run().clone();
     if run.holds_run() {
         bail!(
             "{} already holds a run; use --resume to continue it, or choose another --run",
-            run_dir.display()
+            run.path().display()
         );
     }
     std::fs::create_dir_all(run.samples())
-        .with_context(|| format!("cannot create run directory {}", run_dir.display()))?;
+        .with_context(|| format!("cannot create run directory {}", run.path().display()))?;
     let trainer = Trainer::new(cfg, device, data)?;
     run.write_config(&trainer.cfg)?;
     Session::open(trainer, run, opts)?.drive()
 }
 
-/// Continues the run in `run_dir` from its checkpoint.
+/// Continues the run in the locked directory from its checkpoint. A run stopped before its first
+/// checkpoint (killed while starting) kept nothing trained: it starts again from its saved config,
+/// exactly as it first started.
 pub fn resume(
-    run_dir: &Path,
+    lock: &RunLock,
     device: &Device,
     data: TrainData,
     opts: &RunOptions,
 ) -> anyhow::Result<RunSummary> {
-    let run = RunDir::new(run_dir);
+    let run = lock.run().clone();
     let ck = run.checkpoint();
-    ensure_checkpoint(run_dir, &ck)?;
-    let mut trainer = Trainer::load(&ck, device, data)?;
+    ensure_resumable(&run)?;
+    let mut trainer = if ck.exists() {
+        Trainer::load(&ck, device, data)?
+    } else {
+        Trainer::new(run.read_config()?, device, data)?
+    };
     if let Some(n) = opts.iters_override {
-        ensure_beyond(run_dir, n, trainer.iteration)?;
+        ensure_beyond(run.path(), n, trainer.iteration)?;
         trainer.cfg.iters = n;
         run.write_config(&trainer.cfg)?;
     }
     Session::open(trainer, run, opts)?.drive()
 }
 
-/// Checks that `run_dir` holds a checkpoint to resume and that `iters` (the new end, if given)
-/// lies beyond it; cheap next to loading the training data, so callers can check first.
+/// Checks that `run_dir` holds a run to resume (a checkpoint, or the config of a run stopped
+/// before its first checkpoint) and that `iters` (the new end, if given) lies beyond it; cheap
+/// next to loading the training data, so callers can check first.
 pub fn check_resume(run_dir: &Path, iters: Option<u64>) -> anyhow::Result<()> {
-    let ck = checkpoint_path(run_dir);
-    ensure_checkpoint(run_dir, &ck)?;
+    let run = RunDir::new(run_dir);
+    ensure_resumable(&run)?;
+    let ck = run.checkpoint();
+    let at = if ck.exists() {
+        checkpoint_iteration(&ck)?
+    } else {
+        0
+    };
     match iters {
-        Some(n) => ensure_beyond(run_dir, n, checkpoint_iteration(&ck)?),
+        Some(n) => ensure_beyond(run_dir, n, at),
         None => Ok(()),
     }
 }
 
-fn ensure_checkpoint(run_dir: &Path, ck: &Path) -> anyhow::Result<()> {
-    if !ck.exists() {
+fn ensure_resumable(run: &RunDir) -> anyhow::Result<()> {
+    if !run.checkpoint().exists() && !run.config_path().exists() {
         bail!(
-            "--resume: {} has no checkpoint ({})",
-            run_dir.display(),
-            ck.display()
+            "--resume: {} holds no run (neither {} nor {})",
+            run.path().display(),
+            run.checkpoint().display(),
+            run.config_path().display()
         );
     }
     Ok(())

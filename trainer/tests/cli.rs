@@ -358,3 +358,100 @@ fn the_seed_determines_the_trained_generator() {
     };
     assert!(export("a") == export("b"), "two runs with seed 5 differ");
 }
+
+/// Absurd sizes and wrong kinds of path get one message each, before any work or allocation.
+#[test]
+fn input_limits_are_refused_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let blob = dir.path().join("none.tgb");
+    let b = blob.to_str().unwrap();
+    assert_clean_failure(
+        &tinygan(&["sample", "--blob", b, "--n", "0", "--out", "x.idx"]),
+        "--n must be 1..=1000000",
+    );
+    assert_clean_failure(
+        &tinygan(&["sample", "--blob", b, "--n", "5000", "--out", "x.png"]),
+        "--n must be 1..=4096 for a PNG grid",
+    );
+    assert_clean_failure(
+        &tinygan(&["sample", "--blob", b, "--out", d]),
+        "is a directory",
+    );
+    assert_clean_failure(
+        &tinygan(&["sample", "--blob", d, "--out", "x.idx"]),
+        "cannot read",
+    );
+    assert_clean_failure(
+        &tinygan(&["eval", "--idx", "x.idx", "--n", "1000000000"]),
+        "more than the 60000 MNIST training digits",
+    );
+    // An IDX file whose header promises 2^32 - 1 images (3.4 TB).
+    let mut huge = 2051u32.to_be_bytes().to_vec();
+    for w in [u32::MAX, 28, 28] {
+        huge.extend_from_slice(&w.to_be_bytes());
+    }
+    huge.extend_from_slice(&[0; 784]);
+    let idx = dir.path().join("huge.idx");
+    std::fs::write(&idx, &huge).unwrap();
+    assert_clean_failure(
+        &tinygan(&["eval", "--idx", idx.to_str().unwrap(), "--device", "cpu"]),
+        "more than the 2147483648 bytes",
+    );
+    assert_clean_failure(
+        &tinygan(&["eval", "--idx", d, "--device", "cpu"]),
+        "cannot read",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--resume", "--run", &format!("{d}/missing")]),
+        "does not exist",
+    );
+}
+
+/// One trainer per run directory: while `train` runs, a second `train` or a `--resume` on the
+/// same run fails naming the first process; once it is killed (no clean-up), the lock is free.
+#[test]
+fn a_second_trainer_on_a_run_in_use_is_refused() {
+    let data = mnist_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tinygan"));
+        c.args(["train", "--preset", "tiny", "--batch", "8"])
+            .args(["--checkpoint-every", "100000", "--device", "cpu"])
+            .args(["--data", &data, "--run", r])
+            .args(extra)
+            .env_remove("TINYGAN_DATA");
+        c
+    };
+    let mut first = train(&["--iters", "100000"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first trainer holds the lock and has written its config.
+    let lock = run.join(".lock");
+    let t0 = std::time::Instant::now();
+    while !(run.join("config.json").exists()
+        && std::fs::read_to_string(&lock).is_ok_and(|s| s.trim() == first.id().to_string()))
+    {
+        assert!(t0.elapsed().as_secs() < 120, "first trainer did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let who = format!("process {}", first.id());
+    assert_clean_failure(&train(&["--iters", "5"]).output().unwrap(), &who);
+    assert_clean_failure(&train(&["--resume"]).output().unwrap(), &who);
+    first.kill().unwrap(); // SIGKILL: the process cannot release anything itself
+    first.wait().unwrap();
+    // The kernel dropped the lock with the process, which was killed before its first checkpoint:
+    // a resume takes the lock and starts the run again from its saved config.
+    let o = train(&["--resume", "--iters", "2", "--no-export"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("finished at iteration 2"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -8,10 +8,16 @@ use trainer::config::TrainConfig;
 use trainer::model::Preset;
 use trainer::objective::Loss;
 use trainer::run::{self, RunOptions};
+use trainer::rundir::{RunDir, RunLock};
 use trainer::train::Trainer;
 
 mod common;
 use common::{flat, synthetic_digits};
+
+/// The lock a run needs (held for the one call it is passed to).
+fn locked(dir: &std::path::Path) -> RunLock {
+    RunDir::new(dir).create_and_lock().unwrap()
+}
 
 #[test]
 fn interrupted_and_resumed_run_ends_with_identical_weights() {
@@ -31,7 +37,7 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
     let straight = tempfile::tempdir().unwrap();
     let s = run::start(
         cfg.clone(),
-        straight.path(),
+        &locked(straight.path()),
         &dev,
         synthetic_digits(64),
         &quiet,
@@ -44,9 +50,16 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
         stop_after: Some(4),
         ..quiet.clone()
     };
-    let s = run::start(cfg, split.path(), &dev, synthetic_digits(64), &stop).unwrap();
+    let s = run::start(
+        cfg,
+        &locked(split.path()),
+        &dev,
+        synthetic_digits(64),
+        &stop,
+    )
+    .unwrap();
     assert_eq!((s.iteration, s.finished), (4, false));
-    let s = run::resume(split.path(), &dev, synthetic_digits(64), &quiet).unwrap();
+    let s = run::resume(&locked(split.path()), &dev, synthetic_digits(64), &quiet).unwrap();
     assert_eq!((s.iteration, s.finished), (6, true));
 
     let a = Trainer::load(
@@ -95,6 +108,38 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
         (1..=6).collect::<Vec<u64>>()
     );
     assert!(split.path().join("samples.gif").exists() && split.path().join("losses.png").exists());
+
+    // A run stopped before its first checkpoint (as when killed while starting) starts again from
+    // its saved config and ends exactly where the uninterrupted run does.
+    let early = tempfile::tempdir().unwrap();
+    let stop = RunOptions {
+        stop_after: Some(2),
+        ..quiet.clone()
+    };
+    let cfg = trainer::run::read_config(straight.path()).unwrap();
+    run::start(
+        cfg,
+        &locked(early.path()),
+        &dev,
+        synthetic_digits(64),
+        &stop,
+    )
+    .unwrap();
+    std::fs::remove_file(run::checkpoint_path(early.path())).unwrap();
+    let s = run::resume(&locked(early.path()), &dev, synthetic_digits(64), &quiet).unwrap();
+    assert_eq!((s.iteration, s.finished), (6, true));
+    let c = Trainer::load(
+        &run::checkpoint_path(early.path()),
+        &dev,
+        synthetic_digits(64),
+    )
+    .unwrap();
+    assert_eq!(flat(&a.generator), flat(&c.generator));
+    let rows = trainer::report::read_metrics(&early.path().join("metrics.csv")).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.iter).collect::<Vec<_>>(),
+        (1..=6).collect::<Vec<u64>>()
+    );
 }
 
 /// `--cpu-budget`: the run ends at the first iteration whose training steps bring the process CPU
@@ -115,7 +160,14 @@ fn a_cpu_budget_ends_the_run_at_the_first_iteration_that_reaches_it() {
         cpu_budget_s: Some(s),
         ..Default::default()
     };
-    let s = run::start(cfg, dir.path(), &dev, synthetic_digits(64), &budget(0.5)).unwrap();
+    let s = run::start(
+        cfg,
+        &locked(dir.path()),
+        &dev,
+        synthetic_digits(64),
+        &budget(0.5),
+    )
+    .unwrap();
     assert!(s.finished);
     let rows = trainer::report::read_metrics(&dir.path().join("metrics.csv")).unwrap();
     let cpu: Vec<f64> = rows.iter().map(|r| r.cpu_s.unwrap()).collect();
@@ -136,10 +188,56 @@ fn a_cpu_budget_ends_the_run_at_the_first_iteration_that_reaches_it() {
 
     // Resumed with a larger budget: cpu_s continues from the first session's.
     let first = *cpu.last().unwrap();
-    let s2 = run::resume(dir.path(), &dev, synthetic_digits(64), &budget(first + 0.3)).unwrap();
+    let s2 = run::resume(
+        &locked(dir.path()),
+        &dev,
+        synthetic_digits(64),
+        &budget(first + 0.3),
+    )
+    .unwrap();
     let rows = trainer::report::read_metrics(&dir.path().join("metrics.csv")).unwrap();
     assert_eq!(rows.len() as u64, s2.iteration);
     let resumed = rows[s.iteration as usize].cpu_s.unwrap();
     assert!(resumed > first, "{resumed} after {first}");
     assert!(rows.last().unwrap().cpu_s.unwrap() >= first + 0.3);
+}
+
+/// A run that diverges (a learning rate of 1e6) stops with one message naming the iteration, and
+/// the last checkpoint written before it is whole: it loads, with finite weights, at an earlier
+/// iteration.
+#[test]
+fn a_diverging_run_stops_with_one_message_and_keeps_its_last_checkpoint() {
+    let mut cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::WganGp)
+        .with_batch(4)
+        .with_iters(50)
+        .with_sample_every(100)
+        .with_checkpoint_every(1)
+        .with_seed(1);
+    cfg.n_critic = 1;
+    cfg.optim.lr = 1e6;
+    cfg.optim.lr_g = None;
+    cfg.optim.lr_d = None;
+    let dev = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let err = run::start(cfg, &locked(dir.path()), &dev, synthetic_digits(16), &quiet)
+        .map(|s| s.iteration)
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("training diverged"), "{msg}");
+    assert!(msg.contains("is left intact"), "{msg}");
+    let t = Trainer::load(
+        &run::checkpoint_path(dir.path()),
+        &dev,
+        synthetic_digits(16),
+    )
+    .unwrap();
+    assert!(
+        t.iteration >= 1 && msg.contains(&format!("at iteration {}", t.iteration + 1)),
+        "{msg}"
+    );
+    assert!(flat(&t.generator).iter().all(|v| v.is_finite()));
 }

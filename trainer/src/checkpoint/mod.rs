@@ -166,12 +166,28 @@ fn load_module<M: Module>(m: M, bytes: &[u8], what: &str, path: &Path) -> anyhow
             path.display()
         )
     })?;
-    m.try_load_record(rec).map_err(|e| {
+    let m = m.try_load_record(rec).map_err(|e| {
         anyhow::anyhow!(
             "checkpoint {}: {what} does not match this preset/config: {e}",
             path.display()
         )
-    })
+    })?;
+    reads_back(&record_bytes(&m)?, bytes, what, path)?;
+    Ok(m)
+}
+
+/// A model's section must be as long as what the loaded model writes again (the bytes differ: a
+/// loaded module keeps its own parameter ids): Burn's record decoding accepts trailing bytes, so
+/// a damaged section could otherwise load.
+fn reads_back(again: &[u8], written: &[u8], what: &str, path: &Path) -> anyhow::Result<()> {
+    if again.len() != written.len() {
+        anyhow::bail!(
+            "checkpoint {}: {what} is damaged or belongs to another model (it does not read back \
+             as written)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The generator's batch-norm running mean and variance, in checkpoint order.
@@ -268,6 +284,8 @@ impl Trainer {
             });
         }
         let opt = |o: burn::optim::ModuleOptimizer, bytes: Vec<u8>, name: &str| {
+            // Not checked with `reads_back`: a loaded optimiser writes its state back in another
+            // form until its next step, so only the file's checksum guards this section.
             o.from_bytes(Bytes::from_bytes_vec(bytes))
                 .map_err(|e| anyhow::anyhow!("checkpoint {}: {name}: {e}", path.display()))
         };

@@ -51,6 +51,10 @@ pub struct EvalArgs {
     pub weights: WeightsArg,
 }
 
+/// The most samples one `eval` scores: as many as MNIST has training digits (the floor compares
+/// with as many real ones).
+pub const MAX_EVAL_SAMPLES: usize = 60_000;
+
 /// Runs `tinygan eval`.
 pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
     if args.run.is_some() && args.idx.is_some() {
@@ -61,6 +65,13 @@ pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
     }
     if args.n < 2 {
         bail!("--n must be at least 2 (a covariance needs two samples)");
+    }
+    if args.n > MAX_EVAL_SAMPLES {
+        bail!(
+            "--n {} is more than the {MAX_EVAL_SAMPLES} MNIST training digits the floor is drawn \
+             from",
+            args.n
+        );
     }
     let chosen = device::choose(args.device.into())?;
     let dev = &chosen.device;

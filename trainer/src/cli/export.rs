@@ -42,7 +42,7 @@ pub fn export_run(run_dir: &Path, out: Option<&Path>, weights: Weights) -> anyho
     let spec = crate::to_spec::generator_spec(&generator, cfg.preset, cfg.loss.name(), iteration);
     let out = out
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| run_dir.join("export"));
+        .unwrap_or_else(|| RunDir::new(run_dir).export_dir());
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let report = export::export_all(&spec, &out, &export::ExportOptions::default())?;
     println!(

@@ -43,19 +43,41 @@ pub struct SampleArgs {
     device: DeviceArgs,
 }
 
+/// The most digits one `sample` writes to an IDX file (784 MB of pixels; more in several runs with
+/// different `--seed`s).
+pub const MAX_SAMPLE_IDX: usize = 1_000_000;
+/// The most digits in one PNG grid (an 8-column grid of 4096 digits is already ~14 000 px tall).
+pub const MAX_SAMPLE_PNG: usize = 4096;
+
 pub(super) fn sample(a: SampleArgs) -> anyhow::Result<()> {
-    if a.n == 0 {
-        bail!("--n must be at least 1");
+    let is_png = a
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let max = if is_png {
+        MAX_SAMPLE_PNG
+    } else {
+        MAX_SAMPLE_IDX
+    };
+    if a.n == 0 || a.n > max {
+        bail!(
+            "--n must be 1..={max} for {} output, got {}",
+            if is_png { "a PNG grid" } else { "IDX" },
+            a.n
+        );
+    }
+    if a.out.is_dir() {
+        bail!(
+            "--out {} is a directory; give a file name such as {}",
+            a.out.display(),
+            a.out.join("digits.idx").display()
+        );
     }
     let images = match (&a.run, &a.blob) {
         (Some(run_dir), _) => sample_run_fp32(&a, run_dir)?,
         (_, Some(blob)) => sample_blob_int8(&a, blob)?,
         _ => bail!("give --run DIR or --blob FILE"),
     };
-    let is_png = a
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
         report::save_grid_png(&a.out, &images, a.n, 8.min(a.n))?;
     } else {

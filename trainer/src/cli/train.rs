@@ -140,8 +140,14 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
         time_budget_s: a.time_budget,
         until_fcd: a.until_fcd,
     };
-    let summary = if a.resume {
-        let cfg = run::read_config(&run_dir)?;
+    let run = RunDir::new(&run_dir);
+    // Held until the export at the end is written: one trainer per run directory.
+    let (_lock, summary) = if a.resume {
+        if !run_dir.is_dir() {
+            anyhow::bail!("--resume: {} does not exist", run_dir.display());
+        }
+        let lock = run.lock()?;
+        let cfg = run.read_config()?;
         // Before minutes of data loading or classifier training.
         run::check_resume(&run_dir, a.iters)?;
         let opts = RunOptions {
@@ -154,7 +160,8 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
             iters_override: a.iters,
             ..opts
         };
-        run::resume(&run_dir, &chosen.device, data, &opts)?
+        let summary = run::resume(&lock, &chosen.device, data, &opts)?;
+        (lock, summary)
     } else {
         let dataset = dataset_for(preset, a.dataset.into());
         let cfg = a
@@ -164,6 +171,7 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
             .with_sample_every(a.sample_every)
             .with_checkpoint_every(a.checkpoint_every);
         cfg.validate()?;
+        let lock = run.create_and_lock()?;
         let data = TrainData::load(cfg.dataset, a.data.as_deref())?;
         let opts = RunOptions {
             eval: a.eval_hook(cfg.dataset, &chosen)?,
@@ -176,9 +184,9 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
             chosen.description,
             run_dir.display()
         );
-        run::start(cfg, &run_dir, &chosen.device, data, &opts)?
+        let summary = run::start(cfg, &lock, &chosen.device, data, &opts)?;
+        (lock, summary)
     };
-    let run = RunDir::new(&run_dir);
     eprintln!(
         "{} at iteration {} ({:.2} it/s); samples in {}",
         if summary.finished {

@@ -1,8 +1,8 @@
 //! The IDX format MNIST ships in (big-endian header, then `u8` items), gzipped or raw: reading
 //! with full validation, and writing (atomically, through [`export::atomic`]).
 
-use std::fs;
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -35,43 +35,57 @@ pub fn find_mnist_file(dir: &Path, base: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Reads a file whole, decompressing it if it starts with the gzip magic bytes `1f 8b`.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if raw.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::with_capacity(raw.len() * 5);
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|source| DataError::Gzip {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
-}
-
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// Checks the header of an IDX buffer and returns `(count, data)`.
-fn parse_idx<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-    magic: u32,
-    what: &'static str,
-) -> Result<(u32, &'a [u8]), DataError> {
+/// The most item bytes tinygan reads from one IDX file: 2 GiB, about 2.7 million images (45 times
+/// MNIST's training set). A header that promises more is refused before anything is allocated.
+pub const MAX_IDX_DATA_BYTES: u64 = 1 << 31;
+
+/// Reads and checks an IDX file (gzipped when it starts with the gzip magic `1f 8b`, whatever
+/// its name): the header first, then exactly the item bytes the header promises. Nothing is
+/// allocated for a header that promises more than [`MAX_IDX_DATA_BYTES`] or, for an uncompressed
+/// file, more or less than the file holds. Returns `(count, items)`.
+fn read_idx(path: &Path, magic: u32, what: &'static str) -> Result<(u32, Vec<u8>), DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let mut buffered = BufReader::new(file);
+    let gz = buffered
+        .fill_buf()
+        .map_err(|e| DataError::io(path, e))?
+        .starts_with(&GZIP_MAGIC);
+    let read_error = |source: io::Error| {
+        if gz {
+            DataError::Gzip {
+                path: path.to_path_buf(),
+                source,
+            }
+        } else {
+            DataError::io(path, source)
+        }
+    };
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(GzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+
     let header_len = if magic == IDX_IMAGES_MAGIC { 16 } else { 8 };
-    if bytes.len() < 4 {
-        return Err(DataError::TruncatedHeader {
-            path: path.to_path_buf(),
-            len: bytes.len(),
-            needed: header_len,
-        });
+    let mut header = Vec::with_capacity(header_len);
+    (&mut reader)
+        .take(header_len as u64)
+        .read_to_end(&mut header)
+        .map_err(read_error)?;
+    let truncated = || DataError::TruncatedHeader {
+        path: path.to_path_buf(),
+        len: header.len(),
+        needed: header_len,
+    };
+    if header.len() < 4 {
+        return Err(truncated());
     }
-    let found = be_u32(bytes, 0);
+    let found = be_u32(&header, 0);
     if found != magic {
         return Err(DataError::BadMagic {
             path: path.to_path_buf(),
@@ -80,16 +94,12 @@ fn parse_idx<'a>(
             what,
         });
     }
-    if bytes.len() < header_len {
-        return Err(DataError::TruncatedHeader {
-            path: path.to_path_buf(),
-            len: bytes.len(),
-            needed: header_len,
-        });
+    if header.len() < header_len {
+        return Err(truncated());
     }
-    let count = be_u32(bytes, 4);
+    let count = be_u32(&header, 4);
     let item_len = if magic == IDX_IMAGES_MAGIC {
-        let (rows, cols) = (be_u32(bytes, 8), be_u32(bytes, 12));
+        let (rows, cols) = (be_u32(&header, 8), be_u32(&header, 12));
         if rows as usize != IMAGE_SIDE || cols as usize != IMAGE_SIDE {
             return Err(DataError::BadDims {
                 path: path.to_path_buf(),
@@ -101,15 +111,34 @@ fn parse_idx<'a>(
     } else {
         1
     };
-    let data = &bytes[header_len..];
     let expected_bytes = u64::from(count) * item_len;
-    if data.len() as u64 != expected_bytes {
-        return Err(DataError::SizeMismatch {
+    if expected_bytes > MAX_IDX_DATA_BYTES {
+        return Err(DataError::TooLarge {
             path: path.to_path_buf(),
             count,
             expected_bytes,
-            actual_bytes: data.len() as u64,
+            limit: MAX_IDX_DATA_BYTES,
         });
+    }
+    let mismatch = |actual_bytes: u64| DataError::SizeMismatch {
+        path: path.to_path_buf(),
+        count,
+        expected_bytes,
+        actual_bytes,
+    };
+    if !gz && file_len.saturating_sub(header_len as u64) != expected_bytes {
+        return Err(mismatch(file_len.saturating_sub(header_len as u64)));
+    }
+    // Grown as the bytes arrive (a gzip stream's length is unknown until it is read).
+    let mut data = Vec::with_capacity(expected_bytes.min(64 << 20) as usize);
+    (&mut reader)
+        .take(expected_bytes)
+        .read_to_end(&mut data)
+        .map_err(read_error)?;
+    // Anything after the promised items: count it (without keeping it) for the message.
+    let trailing = io::copy(&mut reader, &mut io::sink()).map_err(read_error)?;
+    if data.len() as u64 != expected_bytes || trailing > 0 {
+        return Err(mismatch(data.len() as u64 + trailing));
     }
     Ok((count, data))
 }
@@ -117,16 +146,14 @@ fn parse_idx<'a>(
 /// Reads an IDX3 images file (magic 2051, 28 × 28 `u8` images), gzipped or raw. Returns the
 /// pixels (`count × 784`) and the image count.
 pub fn read_idx_images(path: &Path) -> Result<(Vec<u8>, usize), DataError> {
-    let bytes = read_maybe_gz(path)?;
-    let (count, data) = parse_idx(path, &bytes, IDX_IMAGES_MAGIC, "images")?;
-    Ok((data.to_vec(), count as usize))
+    let (count, data) = read_idx(path, IDX_IMAGES_MAGIC, "images")?;
+    Ok((data, count as usize))
 }
 
 /// Reads an IDX1 labels file (magic 2049, `u8` labels), gzipped or raw, checking every label is a
 /// digit 0–9.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = read_maybe_gz(path)?;
-    let (_, data) = parse_idx(path, &bytes, IDX_LABELS_MAGIC, "labels")?;
+    let (_, data) = read_idx(path, IDX_LABELS_MAGIC, "labels")?;
     if let Some((index, &label)) = data.iter().enumerate().find(|&(_, &l)| l > 9) {
         return Err(DataError::BadLabel {
             path: path.to_path_buf(),
@@ -134,7 +161,7 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
             label,
         });
     }
-    Ok(data.to_vec())
+    Ok(data)
 }
 
 /// Loads one MNIST split from `dir` (see [`find_mnist_file`] for the accepted file names),

@@ -32,8 +32,8 @@ pub use gaussians8::{
     gaussians8_sample,
 };
 pub use idx::{
-    find_mnist_file, load_mnist, read_idx_images, read_idx_labels, write_idx_images,
-    write_idx_labels,
+    MAX_IDX_DATA_BYTES, find_mnist_file, load_mnist, read_idx_images, read_idx_labels,
+    write_idx_images, write_idx_labels,
 };
 
 /// Side length of an MNIST image, in pixels.
@@ -120,6 +120,21 @@ pub enum DataError {
         expected_bytes: u64,
         /// Data bytes actually present after the header.
         actual_bytes: u64,
+    },
+    /// A header promising more item bytes than tinygan reads from one file
+    /// ([`MAX_IDX_DATA_BYTES`]): refused before anything is allocated.
+    #[error(
+        "{path}: header declares {count} items = {expected_bytes} data bytes, more than the {limit} bytes tinygan reads from one file (corrupt header?)"
+    )]
+    TooLarge {
+        /// The file concerned.
+        path: PathBuf,
+        /// Item count in the header.
+        count: u32,
+        /// Data bytes the header implies.
+        expected_bytes: u64,
+        /// The limit.
+        limit: u64,
     },
     /// A labels file holding a value that is not a digit 0–9.
     #[error("{path}: label {label} at index {index} is not a digit 0-9")]

@@ -8,6 +8,8 @@
 //! RUN/samples.gif        the grids, animated (written when the run ends or is stopped)
 //! RUN/losses.png         loss curves (written when the run ends or is stopped)
 //! RUN/checkpoint.tgc     models, optimisers, RNG, iteration (atomic)
+//! RUN/export/            the exported generator (written when the run ends)
+//! RUN/.lock              held by the one trainer of this run (see [`RunLock`])
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,9 @@ use crate::checkpoint::{self, LoadedGenerator, Weights};
 use crate::config::TrainConfig;
 use crate::report::METRICS_FILE;
 use crate::train::Trainer;
+
+mod lock;
+pub use lock::{LOCK_FILE, RunLock};
 
 /// The run directory at a path (which need not exist yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +60,24 @@ impl RunDir {
     /// `RUN/metrics.csv`.
     pub fn metrics(&self) -> PathBuf {
         self.path.join(METRICS_FILE)
+    }
+
+    /// `RUN/export`, where `tinygan export` writes by default.
+    pub fn export_dir(&self) -> PathBuf {
+        self.path.join("export")
+    }
+
+    /// Takes the run's lock (see [`RunLock`]); the directory must exist. Fails with a message
+    /// naming the holder when another trainer holds it.
+    pub fn lock(&self) -> anyhow::Result<RunLock> {
+        RunLock::acquire(self)
+    }
+
+    /// Creates the directory (and its `samples` folder) if needed, then takes its lock.
+    pub fn create_and_lock(&self) -> anyhow::Result<RunLock> {
+        std::fs::create_dir_all(self.samples())
+            .with_context(|| format!("cannot create run directory {}", self.path.display()))?;
+        self.lock()
     }
 
     /// Whether a run was started here (a config or a checkpoint exists).
