@@ -34,7 +34,7 @@ fn mnist_dir() -> String {
 }
 
 /// `tinygan train` on a small `tiny` run that writes often: a grid every iteration, a checkpoint
-/// every second one, then the export.
+/// every third one, then the export.
 fn train(data: &str, run: &Path, resume: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tinygan"));
     c.arg("train");
@@ -45,8 +45,8 @@ fn train(data: &str, run: &Path, resume: bool) -> Command {
         c.args([
             "--preset", "tiny", "--loss", "ns-gan", "--batch", "8", "--seed", "9",
         ])
-        .args(["--iters", "10", "--sample-every", "1"])
-        .args(["--checkpoint-every", "2"]);
+        .args(["--iters", "24", "--sample-every", "1"])
+        .args(["--checkpoint-every", "3"]);
     }
     c.args(["--device", "cpu", "--data", data])
         .arg("--run")
@@ -160,7 +160,7 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_files() {
     let whole = t0.elapsed();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = files(&straight);
-    check_metrics(&straight, 10);
+    check_metrics(&straight, 24);
 
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(
         std::env::var("TINYGAN_KILL9_SEED").map_or(99, |s| s.parse().unwrap()),
@@ -204,7 +204,7 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_files() {
                 }
             }
         }
-        check_metrics(&run, 10);
+        check_metrics(&run, 24);
         let got = files(&run);
         assert_eq!(
             got.keys().collect::<Vec<_>>(),

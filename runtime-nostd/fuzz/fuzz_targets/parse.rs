@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn run(data: &[u8]) {
-    let Ok(model) = Model::parse(data) else { return };
+    let Ok(model) = Model::parse(data) else {
+        return;
+    };
     // The forward pass of a big model takes milliseconds: run it for small ones only, to keep the
     // fuzzer fast (parsing, where malformed input matters, always runs).
     if model.macs() > 600_000 {
