@@ -192,6 +192,15 @@ pub fn shift_round_i8(acc: i32, e: i32) -> i8 {
     q.clamp(-128, 127) as i8
 }
 
+/// [`requantize`] with ReLU when `e = -n`, `1 <= n <= 30`: the rounding shift of
+/// [`shift_round_i8`] without branches, clamped to `0..=127` (a non-positive `acc` rounds to a
+/// non-positive value, so the clamp is ReLU's 0).
+#[inline(always)]
+pub fn shift_round_relu(acc: i32, n: i32) -> i8 {
+    let q = (acc + (1 << (n - 1)) - 1 + ((acc >> n) & 1)) >> n;
+    q.clamp(0, 127) as i8
+}
+
 /// The last layer's output pixels as a function of the integer accumulator: `thresholds[k]` is the
 /// smallest `acc` with [`pixel_from_preactivation`]`(acc · 2^e) > k`, found by bisection when the
 /// blob is loaded, so a pixel is a binary search (8 integer compares) instead of an f32 `exp`.
@@ -351,6 +360,9 @@ mod tests {
             assert_eq!(shift_round_i8(acc, e), quantize_i8(v), "{acc} 2^{e}");
             let relu = quantize_i8(if v < 0.0 { 0.0 } else { v });
             assert_eq!(requantize(acc, e, Activation::Relu, 0.0), relu);
+            if (-30..=-1).contains(&e) {
+                assert_eq!(shift_round_relu(acc, -e), relu, "{acc} 2^{e}");
+            }
             let leaky = quantize_i8(if v < 0.0 { v * 0.2 } else { v });
             assert_eq!(requantize(acc, e, Activation::LeakyRelu, 0.2), leaky);
         }

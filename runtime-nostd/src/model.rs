@@ -2,9 +2,9 @@
 //! through the scratch slots.
 
 use crate::error::{BlobError, RunError};
-use crate::format::{IMAGE_PIXELS, LayerKind, MAX_LAYERS};
+use crate::format::{Activation, IMAGE_PIXELS, LayerKind, MAX_LAYERS};
 use crate::forward::{Layer, run_layer};
-use crate::math::{pixel_from_preactivation, pow2, quantize_i8, requantize};
+use crate::math::{pixel_from_preactivation, pow2, quantize_i8, requantize, shift_round_relu};
 use crate::parse;
 use crate::scratch::Scratch;
 
@@ -22,6 +22,9 @@ pub struct Model<'a> {
     layers: heapless::Vec<Layer<'a>, MAX_LAYERS>,
     /// The last layer's exponent when it is one for the whole image (pixels from a table).
     pixels: Option<i8>,
+    /// Bit `i`: layer `i` is a ReLU layer whose exponents are all in `-30..=-1` (outputs by
+    /// [`shift_round_relu`], no branch per output).
+    relu_shift: u8,
 }
 
 impl<'a> Model<'a> {
@@ -42,8 +45,16 @@ impl<'a> Model<'a> {
         // table; a dense last layer with an exponent per pixel evaluates the f32 formula.
         let e = last.requant[0];
         let pixels = last.requant.iter().all(|&x| x == e).then_some(e);
+        let mut relu_shift = 0;
+        for (i, l) in layers.iter().enumerate() {
+            let shifts = l.requant.iter().all(|&e| (-30..=-1).contains(&e));
+            if l.act == Activation::Relu && shifts {
+                relu_shift |= 1 << i;
+            }
+        }
         Ok(Self {
             pixels,
+            relu_shift,
             z_dim: h.z_dim as usize,
             num_classes: h.num_classes as usize,
             input_exp: h.input_exp,
@@ -190,6 +201,10 @@ impl<'a> Model<'a> {
                         pixel_from_preactivation(acc as f32 * pow2(e))
                     }),
                 }
+            } else if self.relu_shift & (1 << i) != 0 {
+                run_layer(l, src, bias, &mut dst[..l.out_len()], |acc, e| {
+                    shift_round_relu(acc, -e)
+                });
             } else {
                 let (act, alpha) = (l.act, l.alpha);
                 run_layer(l, src, bias, &mut dst[..l.out_len()], |acc, e| {
