@@ -121,6 +121,16 @@ pub(crate) fn run_layer<T>(
     let mut sums = [0i32; MAX_TAPS * MAX_TAPS];
     // The accumulators of up to BATCH groups from one kernel call.
     let mut accs = [[0i32; QUAD]; BATCH];
+    // Groups that are not four channels of one phase (the last layer's): the first group's
+    // values' output offsets from a window's first output pixel, and their channels, found once
+    // per layer (used where every output of the window is inside the image).
+    let mut first_group = [(0usize, 0usize); QUAD];
+    if !cout.is_multiple_of(QUAD) {
+        for (v, f) in first_group.iter_mut().enumerate() {
+            let (phase, o) = (v / cout, v % cout);
+            *f = (((phase / s) * ow + phase % s) * cout + o, o);
+        }
+    }
     for by in 0..nby {
         for bx in 0..nbx {
             // The window: valid taps, in tap order, each a contiguous run of `cin` inputs.
@@ -250,13 +260,26 @@ pub(crate) fn run_layer<T>(
                     let nv = (g.values - v0).min(QUAD);
                     let mut dst = [(usize::MAX, 0usize); QUAD];
                     let mut any = false;
-                    for (j, d) in dst[..nv].iter_mut().enumerate() {
-                        let v = v0 + j;
-                        let (phase, o) = (v / cout, v % cout);
-                        let (oy, ox) = (by * s + phase / s, bx * s + phase % s);
-                        if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
-                            *d = (((oy - p) * ow + (ox - p)) * cout + o, o);
-                            any = true;
+                    // Every output of the window inside the image: offsets from the table.
+                    let inside = by * s >= p
+                        && bx * s >= p
+                        && by * s + s - 1 - p < oh
+                        && bx * s + s - 1 - p < ow;
+                    if group == 0 && inside {
+                        let base = ((by * s - p) * ow + (bx * s - p)) * cout;
+                        for (d, &(off, o)) in dst[..nv].iter_mut().zip(&first_group) {
+                            *d = (base + off, o);
+                        }
+                        any = nv > 0;
+                    } else {
+                        for (j, d) in dst[..nv].iter_mut().enumerate() {
+                            let v = v0 + j;
+                            let (phase, o) = (v / cout, v % cout);
+                            let (oy, ox) = (by * s + phase / s, bx * s + phase % s);
+                            if oy >= p && ox >= p && oy - p < oh && ox - p < ow {
+                                *d = (((oy - p) * ow + (ox - p)) * cout + o, o);
+                                any = true;
+                            }
                         }
                     }
                     if !any {
