@@ -131,6 +131,14 @@ pub(crate) fn run_layer<T>(
             *f = (((phase / s) * ow + phase % s) * cout + o, o);
         }
     }
+    // The first group's biases (its accumulators start there; other groups add theirs per
+    // value).
+    let mut first_bias = ZeroBias([0; 16]);
+    if !cout.is_multiple_of(QUAD) {
+        for (b, &(_, o)) in first_bias.0.chunks_exact_mut(4).zip(&first_group) {
+            b.copy_from_slice(&bias[4 * o..4 * o + 4]);
+        }
+    }
     for by in 0..nby {
         for bx in 0..nbx {
             // The window: valid taps, in tap order, each a contiguous run of `cin` inputs.
@@ -285,15 +293,19 @@ pub(crate) fn run_layer<T>(
                     if !any {
                         continue;
                     }
+                    let first = group == 0;
+                    let b = if first { &first_bias.0 } else { &ZERO_BIAS.0 };
                     let mut acc = [[0i32; QUAD]];
                     if fits {
-                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb, &ZERO_BIAS.0);
+                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb, b);
                     } else {
+                        acc[0] = core::array::from_fn(|j| i32_at(b, j));
                         dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, &mut acc[0]);
                     }
                     for (&(d, o), &a) in dst.iter().zip(&acc[0]) {
                         if d != usize::MAX {
-                            out[d] = epilogue(i32_at(bias, o) + a, l.requant[o] as i32);
+                            let a = if first { a } else { i32_at(bias, o) + a };
+                            out[d] = epilogue(a, l.requant[o] as i32);
                         }
                     }
                 }
