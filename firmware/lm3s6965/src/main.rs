@@ -154,14 +154,15 @@ fn report(frame: &Frame, ns_per_cycle: u64) {
     }
 }
 
-/// Shows `error` on the display and over semihosting, then stops.
+/// Shows `error` on the display and over semihosting, then stops. Display only: the derived
+/// `Debug` of the error types pulled ~8 KB of formatting code into flash.
 fn halt_with<E>(display: &mut Ssd0323<'_, board::Ssi0, board::DcPin>, error: &E) -> !
 where
-    E: core::fmt::Display + core::fmt::Debug,
+    E: core::fmt::Display,
 {
     tinygan_fw::draw_error(display, error).ok();
     display.flush().ok();
-    hprintln!("BLOB ERROR {} ({:?})", error, error);
+    hprintln!("BLOB ERROR {}", error);
     loop {
         cortex_m::asm::wfi();
     }
