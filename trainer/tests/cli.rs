@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+use common::mnist_dir;
+
 fn tinygan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tinygan"))
         .args(args)
@@ -133,20 +136,6 @@ fn corrupt_or_missing_checkpoint_is_a_clear_error() {
         "cpu",
     ]);
     assert_clean_failure(&o, "config.json");
-}
-
-/// The real MNIST files: TINYGAN_DATA, else ../shared/mnist beside the checkout.
-fn mnist_dir() -> String {
-    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
-        // Run-time lookup: a shared build directory may have compiled this elsewhere.
-        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-        format!("{dir}/../../shared/mnist")
-    });
-    assert!(
-        Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
-        "MNIST not found at {data}: set TINYGAN_DATA"
-    );
-    data
 }
 
 fn idx_header(p: &Path) -> [u32; 4] {

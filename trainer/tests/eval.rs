@@ -4,7 +4,7 @@
 //!
 //! MNIST is read from `$TINYGAN_DATA`, else from `shared/mnist` next to the workspace.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use burn::prelude::*;
@@ -24,6 +24,8 @@ use trainer::eval::{
     frechet_distance, frechet_distance_stats, quick_fcd, read_idx_samples,
 };
 use trainer::model::{GeneratorConfig, Preset, init_seeded};
+
+mod common;
 
 // ---------------------------------------------------------------------------------------------
 // Fréchet distance
@@ -243,24 +245,9 @@ fn class_entropy_and_figures() {
 // ---------------------------------------------------------------------------------------------
 // Classifier and cache (on a small MNIST subset)
 
+/// The MNIST directory, as a path.
 fn mnist_dir() -> PathBuf {
-    let dir = std::env::var_os(data::DATA_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // Run-time lookup: a shared build directory may have compiled this elsewhere.
-            Path::new(
-                &std::env::var_os("CARGO_MANIFEST_DIR")
-                    .expect("cargo sets CARGO_MANIFEST_DIR for tests"),
-            )
-            .join("../../shared/mnist")
-        });
-    assert!(
-        data::find_mnist_file(&dir, "train-images-idx3-ubyte").is_some(),
-        "MNIST not found in {}: set TINYGAN_DATA to a directory holding the four MNIST files",
-        dir.display()
-    );
-    dir
+    common::mnist_dir().into()
 }
 
 /// 2000 training images, 2 epochs at batch 64 (64 Adam steps); test on 1000 test images.

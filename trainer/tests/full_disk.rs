@@ -6,17 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn mnist_dir() -> String {
-    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
-        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-        format!("{dir}/../../shared/mnist")
-    });
-    assert!(
-        Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
-        "MNIST not found at {data}: set TINYGAN_DATA"
-    );
-    data
-}
+mod common;
+use common::mnist_dir;
 
 /// `tinygan ARGS`, with no file of more than `limit_kib` KiB writable when a limit is given.
 fn tinygan(args: &[&str], limit_kib: Option<u32>) -> Output {

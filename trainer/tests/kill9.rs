@@ -18,20 +18,7 @@ use trainer::checkpoint::file::Sections;
 use trainer::train::Trainer;
 
 mod common;
-use common::{flat, synthetic_digits};
-
-/// The real MNIST files: TINYGAN_DATA, else ../shared/mnist beside the checkout.
-fn mnist_dir() -> String {
-    let data = std::env::var("TINYGAN_DATA").unwrap_or_else(|_| {
-        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-        format!("{dir}/../../shared/mnist")
-    });
-    assert!(
-        Path::new(&data).join("train-images-idx3-ubyte.gz").exists(),
-        "MNIST not found at {data}: set TINYGAN_DATA"
-    );
-    data
-}
+use common::{flat, mnist_dir, synthetic_digits};
 
 /// `tinygan train` on a small `tiny` run that writes often: a grid every iteration, a checkpoint
 /// every third one, then the export.

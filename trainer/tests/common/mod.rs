@@ -29,3 +29,21 @@ pub fn flat<M: Module>(m: &M) -> Vec<f32> {
     m.visit(&mut c);
     c.0
 }
+
+/// The real MNIST files: `$TINYGAN_DATA`, else `../shared/mnist` beside the checkout (as in CI).
+pub fn mnist_dir() -> String {
+    let data = std::env::var(trainer::data::DATA_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            // Run-time lookup: a shared build directory may have compiled this elsewhere.
+            let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+            format!("{dir}/../../shared/mnist")
+        });
+    assert!(
+        trainer::data::find_mnist_file(std::path::Path::new(&data), "train-images-idx3-ubyte")
+            .is_some(),
+        "MNIST not found in {data}: set TINYGAN_DATA to a directory holding the four MNIST files"
+    );
+    data
+}
