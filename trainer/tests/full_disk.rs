@@ -2,12 +2,10 @@
 //! the limit fails with EFBIG as a full disk fails with ENOSPC), training, export and sample stop
 //! with one clear error and a non-zero exit, and every file written before is intact.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::mnist_dir;
+use common::{files, mnist_dir};
 
 /// `tinygan ARGS`, with no file of more than `limit_kib` KiB writable when a limit is given.
 fn tinygan(args: &[&str], limit_kib: Option<u32>) -> Output {
@@ -24,25 +22,6 @@ fn tinygan(args: &[&str], limit_kib: Option<u32>) -> Output {
         None => Command::new(bin),
     };
     c.args(args).env_remove("TINYGAN_DATA").output().unwrap()
-}
-
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Failed with one `error:` line naming the cause, no panic.

@@ -73,9 +73,9 @@ impl RunDir {
         RunLock::acquire(self)
     }
 
-    /// Creates the directory (and its `samples` folder) if needed, then takes its lock.
+    /// Creates the directory if needed, then takes its lock.
     pub fn create_and_lock(&self) -> anyhow::Result<RunLock> {
-        std::fs::create_dir_all(self.samples())
+        std::fs::create_dir_all(&self.path)
             .with_context(|| format!("cannot create run directory {}", self.path.display()))?;
         self.lock()
     }
