@@ -396,7 +396,7 @@ pub fn quick_fcd(
     n: usize,
     seed: u64,
 ) -> anyhow::Result<f64> {
-    let labels = (generator.num_classes > 0).then(|| cycling_labels(n, NUM_CLASSES));
+    let labels = (generator.num_classes() > 0).then(|| cycling_labels(n, NUM_CLASSES));
     let images = generate_digits(generator, n, seed, labels.as_deref(), gen_device)?;
     probe.fcd(&images, n)
 }

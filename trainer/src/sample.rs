@@ -73,11 +73,11 @@ pub fn try_generate(
     labels: Option<&[u8]>,
     device: &Device,
 ) -> Result<Vec<f32>, LabelError> {
-    let n = z.len() / generator.z_dim;
-    let zt = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n, generator.z_dim]), device);
+    let n = z.len() / generator.z_dim();
+    let zt = Tensor::<2>::from_data(TensorData::new(z.to_vec(), [n, generator.z_dim()]), device);
     let y = labels
-        .filter(|_| generator.num_classes > 0)
-        .map(|l| onehot(l, generator.num_classes, device))
+        .filter(|_| generator.num_classes() > 0)
+        .map(|l| onehot(l, generator.num_classes(), device))
         .transpose()?;
     Ok(generator
         .forward(zt, y)
@@ -111,7 +111,7 @@ pub fn draw(
     labels: Option<&[u8]>,
     device: &Device,
 ) -> Result<Vec<f32>, LabelError> {
-    let zd = generator.z_dim;
+    let zd = generator.z_dim();
     let z = seeded_latents(seed, n, zd);
     let mut out = Vec::new();
     for lo in (0..n).step_by(GENERATE_BATCH) {

@@ -68,34 +68,25 @@ pub fn generator_spec(
     iteration: u64,
 ) -> GeneratorSpec {
     let mut layers = Vec::new();
-    match (
-        &generator.up1,
-        &generator.up2,
-        &generator.bn0,
-        &generator.bn1,
-    ) {
-        (Some(up1), Some(up2), Some(bn0), Some(bn1)) => {
-            layers.push(dense(&generator.fc[0]));
-            layers.push(batch_norm(bn0));
+    match generator {
+        Generator::Conv(g) => {
+            layers.push(dense(&g.project));
+            layers.push(batch_norm(&g.bn0));
             layers.push(Layer::Relu);
-            // The side of the first map, from the preset table.
-            let side = match preset.arch().generator {
-                runtime_nostd::preset::Generator::Conv(g) => g.start,
-                runtime_nostd::preset::Generator::Mlp { .. } => 0,
-            };
             layers.push(Layer::Reshape {
-                channels: generator.ch0,
-                height: side,
-                width: side,
+                channels: g.channels,
+                height: g.side,
+                width: g.side,
             });
-            layers.push(conv_t(up1));
-            layers.push(batch_norm(bn1));
+            layers.push(conv_t(&g.up1));
+            layers.push(batch_norm(&g.bn1));
             layers.push(Layer::Relu);
-            layers.push(conv_t(up2));
+            layers.push(conv_t(&g.up2));
+            layers.push(Layer::Tanh);
         }
-        _ => {
-            let last = generator.fc.len() - 1;
-            for (i, l) in generator.fc.iter().enumerate() {
+        Generator::Mlp(g) => {
+            let last = g.layers.len() - 1;
+            for (i, l) in g.layers.iter().enumerate() {
                 layers.push(dense(l));
                 if i < last {
                     layers.push(Layer::LeakyRelu {
@@ -103,17 +94,17 @@ pub fn generator_spec(
                     });
                 }
             }
+            if g.tanh_out {
+                layers.push(Layer::Tanh);
+            }
         }
-    }
-    if generator.tanh_out {
-        layers.push(Layer::Tanh);
     }
     GeneratorSpec {
         preset,
         objective: objective.to_string(),
         iteration,
-        z_dim: generator.z_dim,
-        num_classes: generator.num_classes,
+        z_dim: generator.z_dim(),
+        num_classes: generator.num_classes(),
         layers,
     }
 }

@@ -90,10 +90,7 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
     );
     // Batch-norm running statistics are part of the state too.
     let bn = |t: &Trainer| {
-        t.generator
-            .bn1
-            .as_ref()
-            .unwrap()
+        t.generator.batch_norms()[1]
             .running_var
             .value()
             .into_data()

@@ -143,7 +143,7 @@ fn generator_and_critic_learn_at_their_own_rates() {
     assert_eq!((cfg.optim.lr_g(), cfg.optim.lr_d()), (1e-4, 4e-4));
     let mut t = Trainer::new(cfg, &Device::flex(), synthetic_digits(64)).unwrap();
     // Trainable weights only (batch norm's running statistics move by their momentum, not lr).
-    let g_weights = |t: &Trainer| flat(&t.generator.fc[0]);
+    let g_weights = |t: &Trainer| flat(t.generator.input_layer());
     let d_weights = |t: &Trainer| flat(&t.critic.conv[1]);
     let (g0, d0) = (g_weights(&t), d_weights(&t));
     t.step().unwrap();
@@ -170,7 +170,7 @@ fn a_wider_or_deeper_critic_trains_against_the_same_generator() {
         let mut t = Trainer::new(cfg, &Device::flex(), synthetic_digits(64)).unwrap();
         t.step().unwrap();
         let conv: Vec<[usize; 4]> = t.critic.conv.iter().map(|c| c.weight.dims()).collect();
-        let g: usize = t.generator.fc[0].weight.dims().iter().product();
+        let g: usize = t.generator.input_layer().weight.dims().iter().product();
         let d_finite = t
             .critic
             .conv

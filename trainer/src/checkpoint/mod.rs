@@ -7,6 +7,7 @@
 //! statistics and spectral-norm vectors, which Burn's records leave out).
 
 pub mod file;
+mod legacy;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,7 @@ use crate::data::TrainData;
 use crate::ema::calibrated;
 use crate::model::{Generator, GeneratorConfig, set_running};
 use crate::train::Trainer;
+use legacy::LegacyGenerator;
 
 /// Path of the checkpoint in run directory `run`.
 pub fn path_in(run: &Path) -> PathBuf {
@@ -176,6 +178,23 @@ fn load_module<M: Module>(m: M, bytes: &[u8], what: &str, path: &Path) -> anyhow
     Ok(m)
 }
 
+/// Loads a generator section into `skeleton` (a generator of the run's config): a record of the
+/// current layout, or one written before the generator became an enum ([`legacy`]).
+fn load_generator_record(
+    skeleton: Generator,
+    bytes: &[u8],
+    what: &str,
+    path: &Path,
+) -> anyhow::Result<Generator> {
+    load_module(skeleton.clone(), bytes, what, path).or_else(|current| {
+        load_module(LegacyGenerator::from(skeleton.clone()), bytes, what, path)
+            .ok()
+            .and_then(|old| old.into_generator(&skeleton))
+            // Neither layout reads it: the error of the current one says why.
+            .ok_or(current)
+    })
+}
+
 /// A model's section must be as long as what the loaded model writes again (the bytes differ: a
 /// loaded module keeps its own parameter ids): Burn's record decoding accepts trailing bytes, so
 /// a damaged section could otherwise load.
@@ -192,8 +211,9 @@ fn reads_back(again: &[u8], written: &[u8], what: &str, path: &Path) -> anyhow::
 
 /// The generator's batch-norm running mean and variance, in checkpoint order.
 fn generator_states(g: &Generator) -> Vec<&RunningState<Tensor<1>>> {
-    let bns = [&g.bn0, &g.bn1].into_iter().flatten();
-    bns.flat_map(|b| [&b.running_mean, &b.running_var])
+    g.batch_norms()
+        .into_iter()
+        .flat_map(|b| [&b.running_mean, &b.running_var])
         .collect()
 }
 
@@ -274,12 +294,14 @@ impl Trainer {
     pub fn load(path: &Path, device: &Device, data: TrainData) -> anyhow::Result<Self> {
         let ck = Checkpoint::read(path)?;
         let mut t = Trainer::new(ck.state.config, device, data)?;
-        t.generator = load_module(t.generator, &ck.generator, "generator", path)?;
+        t.generator = load_generator_record(t.generator, &ck.generator, "generator", path)?;
         t.critic = load_module(t.critic, &ck.critic, "critic", path)?;
         if t.ema.is_some() {
             // A checkpoint from before the moving average starts it at the trained weights.
             t.ema = Some(match &ck.generator_ema {
-                Some(b) => load_module(t.generator.valid(), b, "averaged generator", path)?,
+                Some(b) => {
+                    load_generator_record(t.generator.valid(), b, "averaged generator", path)?
+                }
                 None => t.generator.valid(),
             });
         }
@@ -314,11 +336,11 @@ impl Trainer {
             .init(device);
         let (generator, averaged) = match (&ck.generator_ema, weights) {
             (Some(ema), Weights::Averaged) => {
-                let g = load_module(skeleton, ema, "averaged generator", path)?;
+                let g = load_generator_record(skeleton, ema, "averaged generator", path)?;
                 (calibrated(g, &cfg, device), true)
             }
             _ => {
-                let g = load_module(skeleton, &ck.generator, "generator", path)?;
+                let g = load_generator_record(skeleton, &ck.generator, "generator", path)?;
                 set_states(&generator_states(&g), &ck.running, device).map_err(|e| {
                     anyhow::anyhow!("checkpoint {}: running statistics: {e}", path.display())
                 })?;

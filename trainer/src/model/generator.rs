@@ -1,4 +1,4 @@
-//! The generator G(z, y): an MLP, or a projection to 7×7 maps and two transposed convolutions.
+//! The generator G(z, y): an MLP, or a projection to maps and two transposed convolutions.
 
 use super::*;
 use runtime_nostd::preset::Generator as ArchGenerator;
@@ -13,27 +13,50 @@ pub struct GeneratorConfig {
     pub num_classes: usize,
 }
 
-/// The generator G(z, y).
+/// The generator G(z, y), one variant per architecture of the preset table
+/// ([`runtime_nostd::preset::Generator`]).
 #[derive(Module, Debug)]
-pub struct Generator {
-    /// Fully connected layers (4 for MLPs, the projection to 7×7 maps for conv presets).
-    pub fc: Vec<Linear>,
-    /// Batch norm after the projection (conv presets).
-    pub bn0: Option<BatchNorm>,
-    /// First transposed convolution, 7×7 → 14×14.
-    pub up1: Option<ConvTranspose2d>,
-    /// Batch norm after `up1`.
-    pub bn1: Option<BatchNorm>,
-    /// Second transposed convolution, 14×14 → 28×28.
-    pub up2: Option<ConvTranspose2d>,
+pub enum Generator {
+    /// Fully connected layers (`mlp`, `toy`).
+    Mlp(MlpGenerator),
+    /// A projection to maps and two transposed convolutions (`dcgan`, `tiny`).
+    Conv(ConvGenerator),
+}
+
+/// Fully connected layers with LeakyReLU between them; tanh on the output for images.
+#[derive(Module, Debug)]
+pub struct MlpGenerator {
+    /// The layers, input first.
+    pub layers: Vec<Linear>,
     /// Latent size.
     pub z_dim: usize,
     /// Classes (0 = unconditional).
     pub num_classes: usize,
-    /// Channels of the 7×7 map (conv presets), 0 for MLPs.
-    pub ch0: usize,
     /// Whether the output goes through tanh (images) or not (toy data).
     pub tanh_out: bool,
+}
+
+/// Linear → BN → ReLU → reshape to `channels`×`side`×`side` → ConvT → BN → ReLU → ConvT → tanh.
+#[derive(Module, Debug)]
+pub struct ConvGenerator {
+    /// The projection of `(z, y)` to the first maps.
+    pub project: Linear,
+    /// Batch norm after the projection.
+    pub bn0: BatchNorm,
+    /// First transposed convolution (7×7 → 14×14 in the presets).
+    pub up1: ConvTranspose2d,
+    /// Batch norm after `up1`.
+    pub bn1: BatchNorm,
+    /// Second transposed convolution (14×14 → 28×28).
+    pub up2: ConvTranspose2d,
+    /// Latent size.
+    pub z_dim: usize,
+    /// Classes (0 = unconditional).
+    pub num_classes: usize,
+    /// Channels of the first maps.
+    pub channels: usize,
+    /// Side of the first maps.
+    pub side: usize,
 }
 
 impl GeneratorConfig {
@@ -44,43 +67,38 @@ impl GeneratorConfig {
         match arch.generator {
             ArchGenerator::Conv(g) => {
                 let [c0, c1] = g.channels;
-                let start = g.start * g.start;
                 let up = |cin, cout| {
                     ConvTranspose2dConfig::new([cin, cout], [g.up.kernel; 2])
                         .with_stride([g.up.stride; 2])
                         .with_padding([g.up.padding; 2])
                         .init(device)
                 };
-                Generator {
-                    fc: vec![linear_cfg(z_in, c0 * start).init(device)],
-                    bn0: Some(BatchNormConfig::new(c0 * start).init(device)),
-                    up1: Some(up(c0, c1)),
-                    bn1: Some(BatchNormConfig::new(c1).init(device)),
-                    up2: Some(up(c1, g.out_channels)),
+                // Fields in this order: parameters are drawn in it (`init_seeded`).
+                Generator::Conv(ConvGenerator {
+                    project: linear_cfg(z_in, c0 * g.start * g.start).init(device),
+                    bn0: BatchNormConfig::new(c0 * g.start * g.start).init(device),
+                    up1: up(c0, c1),
+                    bn1: BatchNormConfig::new(c1).init(device),
+                    up2: up(c1, g.out_channels),
                     z_dim: arch.z_dim,
                     num_classes: self.num_classes,
-                    ch0: c0,
-                    tanh_out: true,
-                }
+                    channels: c0,
+                    side: g.start,
+                })
             }
             ArchGenerator::Mlp { widths } => {
-                let mut fc = Vec::new();
+                let mut layers = Vec::new();
                 let mut d = z_in;
                 for &o in widths {
-                    fc.push(linear_cfg(d, o).init(device));
+                    layers.push(linear_cfg(d, o).init(device));
                     d = o;
                 }
-                Generator {
-                    fc,
-                    bn0: None,
-                    up1: None,
-                    bn1: None,
-                    up2: None,
+                Generator::Mlp(MlpGenerator {
+                    layers,
                     z_dim: arch.z_dim,
                     num_classes: self.num_classes,
-                    ch0: 0,
                     tanh_out: self.preset.is_image(),
-                }
+                })
             }
         }
     }
@@ -89,16 +107,43 @@ impl GeneratorConfig {
 impl Generator {
     /// A weightless generator that holds a slot while the optimiser owns the real one.
     pub(crate) fn placeholder() -> Self {
-        Generator {
-            fc: Vec::new(),
-            bn0: None,
-            up1: None,
-            bn1: None,
-            up2: None,
+        Generator::Mlp(MlpGenerator {
+            layers: Vec::new(),
             z_dim: 0,
             num_classes: 0,
-            ch0: 0,
             tanh_out: false,
+        })
+    }
+
+    /// Latent size.
+    pub fn z_dim(&self) -> usize {
+        match self {
+            Generator::Mlp(g) => g.z_dim,
+            Generator::Conv(g) => g.z_dim,
+        }
+    }
+
+    /// Classes (0 = unconditional).
+    pub fn num_classes(&self) -> usize {
+        match self {
+            Generator::Mlp(g) => g.num_classes,
+            Generator::Conv(g) => g.num_classes,
+        }
+    }
+
+    /// The layer that reads `(z, y)`: the MLP's first layer or the conv generator's projection.
+    pub fn input_layer(&self) -> &Linear {
+        match self {
+            Generator::Mlp(g) => &g.layers[0],
+            Generator::Conv(g) => &g.project,
+        }
+    }
+
+    /// The batch norms, input first (none for MLPs).
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        match self {
+            Generator::Mlp(_) => Vec::new(),
+            Generator::Conv(g) => vec![&g.bn0, &g.bn1],
         }
     }
 
@@ -114,7 +159,7 @@ impl Generator {
     /// statistics of the trained weights do not match them. Nothing happens for presets without
     /// batch norm or for an empty `batches`.
     pub fn calibrate_batch_norm(&self, batches: &[(Tensor<2>, Option<Tensor<2>>)]) {
-        let norms: Vec<&BatchNorm> = [&self.bn0, &self.bn1].into_iter().flatten().collect();
+        let norms = self.batch_norms();
         if norms.is_empty() || batches.is_empty() {
             return;
         }
@@ -148,30 +193,29 @@ impl Generator {
             Some(y) => Tensor::cat(vec![z, y], 1),
             None => z,
         };
-        let out = match (&self.up1, &self.up2) {
-            (Some(up1), Some(up2)) => {
+        match self {
+            Generator::Conv(g) => {
                 let n = x.dims()[0];
-                let bn0 = self.bn0.as_ref().expect("conv generator has bn0");
-                let bn1 = self.bn1.as_ref().expect("conv generator has bn1");
-                let h = fc_forward(&self.fc[0], x);
-                let h = relu(norm(bn0, h, stats.as_deref_mut()));
-                let h = h.reshape([n, self.ch0, 7, 7]);
-                let h = relu(norm(bn1, up_forward(up1, h), stats));
-                up_forward(up2, h).reshape([n, 784])
+                let h = fc_forward(&g.project, x);
+                let h = relu(norm(&g.bn0, h, stats.as_deref_mut()));
+                let h = h.reshape([n, g.channels, g.side, g.side]);
+                let h = relu(norm(&g.bn1, up_forward(&g.up1, h), stats));
+                let out = up_forward(&g.up2, h);
+                let [_, c, hh, ww] = out.dims();
+                tanh(out.reshape([n, c * hh * ww]))
             }
-            _ => {
-                let last = self.fc.len() - 1;
+            Generator::Mlp(g) => {
+                let last = g.layers.len() - 1;
                 let mut h = x;
-                for (i, l) in self.fc.iter().enumerate() {
+                for (i, l) in g.layers.iter().enumerate() {
                     h = fc_forward(l, h);
                     if i < last {
                         h = lrelu(h);
                     }
                 }
-                h
+                if g.tanh_out { tanh(h) } else { h }
             }
-        };
-        if self.tanh_out { tanh(out) } else { out }
+        }
     }
 }
 

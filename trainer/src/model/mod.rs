@@ -39,7 +39,7 @@ pub const LEAKY_SLOPE: f64 = runtime_nostd::preset::LEAKY_SLOPE as f64;
 pub use runtime_nostd::preset::Preset;
 
 pub use critic::{Critic, CriticConfig, CriticSize, CriticTrace, CriticWeights};
-pub use generator::{Generator, GeneratorConfig};
+pub use generator::{ConvGenerator, Generator, GeneratorConfig, MlpGenerator};
 
 pub(crate) fn linear_cfg(d_in: usize, d_out: usize) -> LinearConfig {
     LinearConfig::new(d_in, d_out)
