@@ -15,6 +15,8 @@ pub struct GeneratorConfig {
 
 /// The generator G(z, y), one variant per architecture of the preset table
 /// ([`runtime_nostd::preset::Generator`]).
+// One generator per run, moved once per step: its 1.3 kB are not worth a `Box` around Burn's module.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Generator {
     /// Fully connected layers (`mlp`, `toy`).
