@@ -26,8 +26,6 @@ use cortex_m_semihosting::hprintln;
 use ssd0323::{BUFFER_SIZE, Ssd0323};
 use tinygan_fw::{App, Frame, Scratch, View, blob::BLOB, buttons::Buttons};
 
-static mut FRAMEBUFFER: [u8; BUFFER_SIZE] = [0; BUFFER_SIZE];
-static mut SCRATCH: Scratch = Scratch::new();
 
 /// Fills the unused stack with this; whatever is overwritten was used.
 const PAINT: u32 = 0x5ca1_ab1e;
@@ -86,9 +84,13 @@ fn main() -> ! {
     let clock = board::start_clock(core.SYST);
     let ns_per_cycle = board::ns_per_cycle() as u64;
 
-    // SAFETY: taken once, here, before anything else can refer to them.
-    let (framebuffer, scratch) =
-        unsafe { (&mut *addr_of_mut!(FRAMEBUFFER), &mut *addr_of_mut!(SCRATCH)) };
+    // Statics in .bss, handed out once (`main` does not return, so these never are `None`).
+    let (Some(framebuffer), Some(scratch)) = (
+        cortex_m::singleton!(: [u8; BUFFER_SIZE] = [0; BUFFER_SIZE]),
+        cortex_m::singleton!(: Scratch = Scratch::new()),
+    ) else {
+        panic!("statics taken twice")
+    };
     let mut display = Ssd0323::new(board::Ssi0::new(), board::DcPin::new(), framebuffer);
     display.init().ok();
 

@@ -26,7 +26,6 @@ use cortex_m_semihosting::{debug, hprintln};
 use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch, format::crc32};
 use tinygan_fw::{MAX_Z, blob::BLOB};
 
-static mut SCRATCH: TinyScratch = TinyScratch::new();
 
 /// Fills the unused stack with this; whatever is overwritten was used.
 const PAINT: u32 = 0x5ca1_ab1e;
@@ -119,8 +118,9 @@ fn main() -> ! {
         addr_of!(_stack_start) as usize - addr_of!(__sheap) as usize,
         calibration_ticks
     );
-    // SAFETY: taken once, here.
-    let scratch = unsafe { &mut *addr_of_mut!(SCRATCH) };
+    let Some(scratch) = cortex_m::singleton!(: TinyScratch = TinyScratch::new()) else {
+        fail(&"scratch taken twice")
+    };
     let model = match Model::parse_for_scratch::<TINY_SCRATCH>(BLOB) {
         Ok(model) if model.z_dim() <= MAX_Z => model,
         Ok(_) => fail(&"latent too long"),

@@ -10,7 +10,6 @@
 #![no_std]
 #![no_main]
 
-use core::ptr::addr_of_mut;
 
 use embedded_hal::digital::{InputPin, OutputPin};
 use panic_halt as _;
@@ -31,7 +30,6 @@ pub static BOOT2: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
 /// The Pico's crystal.
 const XTAL_FREQ_HZ: u32 = 12_000_000;
 
-static mut SCRATCH: Scratch = Scratch::new();
 
 #[hal::entry]
 fn main() -> ! {
@@ -85,8 +83,9 @@ fn main() -> ! {
         pins.gpio14.into_pull_up_input().into_dyn_pin(),
     ];
 
-    // SAFETY: taken once, here.
-    let scratch = unsafe { &mut *addr_of_mut!(SCRATCH) };
+    let Some(scratch) = cortex_m::singleton!(: Scratch = Scratch::new()) else {
+        panic!("scratch taken twice")
+    };
     let mut app = match App::new(BLOB, scratch) {
         Ok(app) => app,
         Err(error) => {
