@@ -26,7 +26,6 @@ use cortex_m_semihosting::hprintln;
 use ssd0323::{BUFFER_SIZE, Ssd0323};
 use tinygan_fw::{App, Frame, Scratch, View, blob::BLOB, buttons::Buttons};
 
-
 /// Fills the unused stack with this; whatever is overwritten was used.
 const PAINT: u32 = 0x5ca1_ab1e;
 

@@ -27,7 +27,6 @@ use cortex_m_semihosting::{debug, hprintln};
 use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch, format::crc32};
 use tinygan_fw::{MAX_Z, blob::BLOB};
 
-
 /// Fills the unused stack with this; whatever is overwritten was used.
 const PAINT: u32 = 0x5ca1_ab1e;
 const RAM_START: usize = 0x2000_0000;

@@ -10,7 +10,6 @@
 #![no_std]
 #![no_main]
 
-
 use embedded_hal::digital::{InputPin, OutputPin};
 use panic_halt as _;
 use rp2040_hal::{
@@ -29,7 +28,6 @@ pub static BOOT2: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
 
 /// The Pico's crystal.
 const XTAL_FREQ_HZ: u32 = 12_000_000;
-
 
 #[hal::entry]
 fn main() -> ! {
