@@ -91,22 +91,9 @@ mod tests {
     use crate::checkpoint::{Weights, record_bytes};
     use crate::config::TrainConfig;
     use crate::data::TrainData;
-    use crate::model::Preset;
+    use crate::model::{Preset, flat_parameters as flat};
     use crate::objective::Loss;
     use crate::train::Trainer;
-
-    fn flat<M: Module>(m: &M) -> Vec<f32> {
-        struct Collect(Vec<f32>);
-        impl burn::module::ModuleVisitor for Collect {
-            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-                self.0
-                    .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
-            }
-        }
-        let mut c = Collect(Vec::new());
-        m.visit(&mut c);
-        c.0
-    }
 
     fn data(preset: Preset) -> TrainData {
         match preset {

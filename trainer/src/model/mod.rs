@@ -121,6 +121,29 @@ pub fn init_seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Dev
     m
 }
 
+/// Every float parameter of `m`, flattened in visiting order: two modules hold the same weights
+/// exactly when these are equal (what the resume and checkpoint tests compare).
+///
+/// ```
+/// # use burn::prelude::*;
+/// use trainer::model::{GeneratorConfig, Preset, flat_parameters};
+/// let g = GeneratorConfig::new(Preset::Toy).init(&Device::flex());
+/// assert_eq!(flat_parameters(&g), flat_parameters(&g.clone()));
+/// ```
+pub fn flat_parameters<M: Module>(m: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let v = p.val().into_data().try_into_vec_as::<f32>();
+            self.0
+                .extend(v.expect("a float parameter converts to f32 values"));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
+
 /// Forces every lazily initialised parameter of `m` to draw its initial values now.
 fn draw_parameters_now<M: Module>(m: &M) {
     struct Touch;

@@ -1,8 +1,6 @@
 //! Helpers shared by the trainer's integration tests.
 #![allow(dead_code)]
 
-use burn::module::Module;
-use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use trainer::data::TrainData;
 
@@ -17,18 +15,8 @@ pub fn synthetic_digits(n: usize) -> TrainData {
 }
 
 /// Every float parameter of a module, flattened in visiting order.
-pub fn flat<M: Module>(m: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl burn::module::ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            self.0
-                .extend(p.val().into_data().try_into_vec_as::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.visit(&mut c);
-    c.0
-}
+#[allow(unused_imports)] // not every test binary compares weights
+pub use trainer::model::flat_parameters as flat;
 
 /// The real MNIST files: `$TINYGAN_DATA`, else `../shared/mnist` beside the checkout (as in CI).
 pub fn mnist_dir() -> String {
