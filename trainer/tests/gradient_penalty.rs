@@ -132,7 +132,7 @@ enum Probe {
 
 fn with_weight(critic: &Critic, probe_is_fc: bool, layer: usize, idx: usize, delta: f64) -> Critic {
     let mut c = critic.clone();
-    let dev = c.fc[0].weight.val().device();
+    let dev = c.out.weight.val().device();
     let bump = |t: Tensor<2>| -> Tensor<2> {
         let dims = t.dims();
         let mut v = vec![0f64; dims[0] * dims[1]];
@@ -140,9 +140,11 @@ fn with_weight(critic: &Critic, probe_is_fc: bool, layer: usize, idx: usize, del
         t + Tensor::from_data(TensorData::new(v, dims), &dev)
     };
     if probe_is_fc {
-        c.fc[layer].weight = c.fc[layer].weight.clone().map(bump);
+        let mut linears = c.linears_mut();
+        linears[layer].weight = linears[layer].weight.clone().map(bump);
     } else {
-        c.conv[layer].weight = c.conv[layer].weight.clone().map(|t| {
+        let convs = c.convs_mut();
+        convs[layer].weight = convs[layer].weight.clone().map(|t| {
             let dims = t.dims();
             let flat = bump(t.reshape([dims[0], dims[1] * dims[2] * dims[3]]));
             flat.reshape(dims)
@@ -213,8 +215,8 @@ fn check(case: &Case, probes: &[Probe]) -> f64 {
         // statistics, not on one: a sample exactly at 1 would sit on the clamp's kink).
         let mid = sorted.len() / 2;
         let scale = (sorted[mid - 1] * sorted[mid]).sqrt();
-        let last = critic.fc.len() - 1;
-        critic.fc[last].weight = critic.fc[last]
+        critic.out.weight = critic
+            .out
             .weight
             .clone()
             .map(|t| t.div_scalar(scale).detach().require_grad());
@@ -249,14 +251,14 @@ fn check(case: &Case, probes: &[Probe]) -> f64 {
             Probe::Conv(l, i) => (false, *l, i),
         };
         let g: Vec<f64> = if is_fc {
-            critic.fc[layer]
+            critic.linears()[layer]
                 .weight
                 .val()
                 .grad(&grads)
                 .expect("fc grad")
                 .into_data()
         } else {
-            critic.conv[layer]
+            critic.convs()[layer]
                 .weight
                 .val()
                 .grad(&grads)
@@ -402,7 +404,7 @@ fn spectral_norm_critic_penalty_is_finite() {
         r1_weight: 0.0,
     };
     let grads = inp.loss(obj, &critic, &w).backward();
-    let g: Vec<f64> = critic.conv[0]
+    let g: Vec<f64> = critic.convs()[0]
         .weight
         .val()
         .grad(&grads)
@@ -481,7 +483,7 @@ fn dropping_the_second_derivative_term_is_detected() {
     let l_full = inp.loss(obj, &critic, &w);
     let penalty = (l_full - l_w.clone()).detach();
     let grads = (l_w + penalty).backward();
-    let g: Vec<f64> = critic.fc[0]
+    let g: Vec<f64> = critic.linears()[0]
         .weight
         .val()
         .grad(&grads)

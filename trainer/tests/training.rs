@@ -144,7 +144,7 @@ fn generator_and_critic_learn_at_their_own_rates() {
     let mut t = Trainer::new(cfg, &Device::flex(), synthetic_digits(64)).unwrap();
     // Trainable weights only (batch norm's running statistics move by their momentum, not lr).
     let g_weights = |t: &Trainer| flat(t.generator.input_layer());
-    let d_weights = |t: &Trainer| flat(&t.critic.conv[1]);
+    let d_weights = |t: &Trainer| flat(&t.critic.convs()[1]);
     let (g0, d0) = (g_weights(&t), d_weights(&t));
     t.step().unwrap();
     let largest = |a: &[f32], b: &[f32]| {
@@ -169,14 +169,14 @@ fn a_wider_or_deeper_critic_trains_against_the_same_generator() {
             .with_critic(Some(size));
         let mut t = Trainer::new(cfg, &Device::flex(), synthetic_digits(64)).unwrap();
         t.step().unwrap();
-        let conv: Vec<[usize; 4]> = t.critic.conv.iter().map(|c| c.weight.dims()).collect();
+        let conv: Vec<[usize; 4]> = t.critic.convs().iter().map(|c| c.weight.dims()).collect();
         let g: usize = t.generator.input_layer().weight.dims().iter().product();
         let d_finite = t
             .critic
-            .conv
+            .convs()
             .iter()
             .all(|c| flat(c).iter().all(|v| v.is_finite()));
-        (conv, t.critic.fc[0].weight.dims(), g, d_finite)
+        (conv, t.critic.out.weight.dims(), g, d_finite)
     };
     let (standard, wide, deep) = (
         shapes(CriticSize::Standard),

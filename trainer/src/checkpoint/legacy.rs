@@ -1,14 +1,16 @@
-//! Checkpoints written before the generator became an enum of architectures (up to tinygan
-//! 0.1 at `b636dae`): their generator records name parameters `fc.0.weight`, `bn0.gamma`, `up1.weight`, …
-//! where [`Generator`] now has `Conv.project.weight`, `Conv.bn0.gamma`, `Mlp.layers.0.weight`, ….
-//! Such a record loads into the old layout kept here, whose layers then move into the new one
-//! (parameter ids included, so the optimiser state of a resumed run still finds its parameters).
+//! Checkpoints written before the generator and the critic's body became enums of architectures
+//! (up to `b636dae`): their records name parameters `fc.0.weight`, `bn0.gamma`, `conv.1.weight`, …
+//! where [`Generator`] now has `Conv.project.weight`, `Conv.bn0.gamma`, `Mlp.layers.0.weight`, …
+//! and [`Critic`] `body.Conv.1.weight`, `out.weight`, …. Such a record loads into the old layout
+//! kept here, whose layers then move into the new one (parameter ids included, so the optimiser
+//! state of a resumed run still finds its parameters).
 
-use burn::module::Module;
-use burn::nn::conv::ConvTranspose2d;
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, Linear};
+use burn::prelude::*;
 
-use crate::model::{ConvGenerator, Generator, MlpGenerator};
+use crate::model::{ConvGenerator, Critic, CriticBody, Generator, MlpGenerator};
 
 /// The generator's layout before the enum: one struct, the conv layers optional.
 #[derive(Module, Debug)]
@@ -83,11 +85,57 @@ impl LegacyGenerator {
     }
 }
 
+/// The critic's layout before its body became an enum: convolutions (empty for MLPs), then every
+/// dense layer, the output last.
+#[derive(Module, Debug)]
+pub(super) struct LegacyCritic {
+    conv: Vec<Conv2d>,
+    fc: Vec<Linear>,
+    embed: Option<Param<Tensor<2>>>,
+    sn_u: Vec<RunningState<Tensor<2>>>,
+}
+
+impl From<Critic> for LegacyCritic {
+    fn from(c: Critic) -> Self {
+        // (The old struct's `data_dim` was a constant, not part of its record.)
+        let (conv, mut fc) = match c.body {
+            CriticBody::Conv(convs) => (convs, Vec::new()),
+            CriticBody::Mlp(layers) => (Vec::new(), layers),
+        };
+        fc.push(c.out);
+        LegacyCritic {
+            conv,
+            fc,
+            embed: c.embed,
+            sn_u: c.sn_u,
+        }
+    }
+}
+
+impl LegacyCritic {
+    /// The same layers in the current layout, if they fit the architecture of `like` (a critic of
+    /// the run's config).
+    pub(super) fn into_critic(mut self, like: &Critic) -> Option<Critic> {
+        let out = self.fc.pop()?;
+        let body = match (&like.body, self.conv.is_empty()) {
+            (CriticBody::Conv(_), false) if self.fc.is_empty() => CriticBody::Conv(self.conv),
+            (CriticBody::Mlp(_), true) => CriticBody::Mlp(self.fc),
+            _ => return None,
+        };
+        Some(Critic {
+            body,
+            out,
+            embed: self.embed,
+            sn_u: self.sn_u,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use burn::prelude::*;
 
-    use super::LegacyGenerator;
+    use super::{LegacyCritic, LegacyGenerator};
     use crate::checkpoint::{Weights, record_bytes};
     use crate::config::TrainConfig;
     use crate::data::TrainData;
@@ -126,6 +174,7 @@ mod tests {
             t.save(&new).unwrap();
             let mut ck = t.checkpoint().unwrap();
             ck.generator = record_bytes(&LegacyGenerator::from(t.generator.clone())).unwrap();
+            ck.critic = record_bytes(&LegacyCritic::from(t.critic.clone())).unwrap();
             ck.generator_ema = t
                 .ema
                 .clone()
@@ -140,6 +189,7 @@ mod tests {
             let mut b = Trainer::load(&old, &dev, data(preset)).unwrap();
             assert_eq!(flat(&a.generator), flat(&t.generator));
             assert_eq!(flat(&b.generator), flat(&t.generator));
+            assert_eq!(flat(&b.critic), flat(&t.critic));
             for w in [Weights::Averaged, Weights::Trained] {
                 let ga = Trainer::load_generator(&new, &dev, w).unwrap().generator;
                 let gb = Trainer::load_generator(&old, &dev, w).unwrap().generator;
@@ -148,6 +198,7 @@ mod tests {
             a.step().unwrap();
             b.step().unwrap();
             assert_eq!(flat(&a.generator), flat(&b.generator), "{preset:?}");
+            assert_eq!(flat(&a.critic), flat(&b.critic), "{preset:?}");
             assert_eq!(
                 flat(&a.sampling_generator()),
                 flat(&b.sampling_generator()),

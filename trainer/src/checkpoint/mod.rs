@@ -25,7 +25,7 @@ use crate::data::TrainData;
 use crate::ema::calibrated;
 use crate::model::{Generator, GeneratorConfig, set_running};
 use crate::train::Trainer;
-use legacy::LegacyGenerator;
+use legacy::{LegacyCritic, LegacyGenerator};
 
 /// Path of the checkpoint in run directory `run`.
 pub fn path_in(run: &Path) -> PathBuf {
@@ -178,20 +178,34 @@ fn load_module<M: Module>(m: M, bytes: &[u8], what: &str, path: &Path) -> anyhow
     Ok(m)
 }
 
-/// Loads a generator section into `skeleton` (a generator of the run's config): a record of the
-/// current layout, or one written before the generator became an enum ([`legacy`]).
+/// Loads a model section into `skeleton` (a model of the run's config): a record of the current
+/// layout, or one of the layout `Old` written before the model became an enum ([`legacy`]),
+/// converted by `upgrade`.
+fn load_model<M: Module, Old: Module + From<M>>(
+    skeleton: M,
+    bytes: &[u8],
+    what: &str,
+    path: &Path,
+    upgrade: impl FnOnce(Old, &M) -> Option<M>,
+) -> anyhow::Result<M> {
+    load_module(skeleton.clone(), bytes, what, path).or_else(|current| {
+        load_module(Old::from(skeleton.clone()), bytes, what, path)
+            .ok()
+            .and_then(|old| upgrade(old, &skeleton))
+            // Neither layout reads it: the error of the current one says why.
+            .ok_or(current)
+    })
+}
+
+/// [`load_model`] for a generator.
 fn load_generator_record(
     skeleton: Generator,
     bytes: &[u8],
     what: &str,
     path: &Path,
 ) -> anyhow::Result<Generator> {
-    load_module(skeleton.clone(), bytes, what, path).or_else(|current| {
-        load_module(LegacyGenerator::from(skeleton.clone()), bytes, what, path)
-            .ok()
-            .and_then(|old| old.into_generator(&skeleton))
-            // Neither layout reads it: the error of the current one says why.
-            .ok_or(current)
+    load_model(skeleton, bytes, what, path, |old: LegacyGenerator, like| {
+        old.into_generator(like)
     })
 }
 
@@ -295,7 +309,13 @@ impl Trainer {
         let ck = Checkpoint::read(path)?;
         let mut t = Trainer::new(ck.state.config, device, data)?;
         t.generator = load_generator_record(t.generator, &ck.generator, "generator", path)?;
-        t.critic = load_module(t.critic, &ck.critic, "critic", path)?;
+        t.critic = load_model(
+            t.critic,
+            &ck.critic,
+            "critic",
+            path,
+            |old: LegacyCritic, like| old.into_critic(like),
+        )?;
         if t.ema.is_some() {
             // A checkpoint from before the moving average starts it at the trained weights.
             t.ema = Some(match &ck.generator_ema {

@@ -52,19 +52,30 @@ const K3S1P1: Geometry = Geometry {
     padding: 1,
 };
 
-/// The critic (discriminator) f(x, y): a raw score per sample.
+/// The critic (discriminator) f(x, y): a raw score per sample. A body of convolutions or fully
+/// connected layers (LeakyReLU after each), then one dense output `out`, plus the projection term
+/// `⟨embed(y), h(x)⟩` on the body's features for a conditional model.
 #[derive(Module, Debug)]
 pub struct Critic {
-    /// Convolutions (conv presets): 1→64 and 64→128, k4 s2 p1.
-    pub conv: Vec<Conv2d>,
-    /// Fully connected layers (3 for MLPs, the final 6272→1 for conv presets).
-    pub fc: Vec<Linear>,
+    /// The hidden layers.
+    pub body: CriticBody,
+    /// The output layer: features → 1.
+    pub out: Linear,
     /// Class embedding for the projection term, `[num_classes, features]`.
     pub embed: Option<Param<Tensor<2>>>,
-    /// Spectral-norm power-iteration vectors `u`, one per weight (conv first, then fc).
+    /// Spectral-norm power-iteration vectors `u`, one per weight (body first, then `out`); empty
+    /// without spectral norm.
     pub sn_u: Vec<RunningState<Tensor<2>>>,
-    /// Input features (784 or 2).
-    pub data_dim: usize,
+}
+
+/// The critic's hidden layers, one variant per architecture of the preset table
+/// ([`runtime_nostd::preset::Critic`]).
+#[derive(Module, Debug)]
+pub enum CriticBody {
+    /// Fully connected layers on the flat input (`mlp`, `toy`).
+    Mlp(Vec<Linear>),
+    /// Convolutions on the 28×28 image (`dcgan`, `tiny`).
+    Conv(Vec<Conv2d>),
 }
 
 impl CriticConfig {
@@ -78,7 +89,8 @@ impl CriticConfig {
                 c
             }
         };
-        let (conv, fc): (Vec<Conv2d>, Vec<Linear>) = match arch.critic {
+        // Layers in this order (body, then `out`, then `embed`): parameters are drawn in it.
+        let (body, out) = match arch.critic {
             ArchCritic::Conv { channels, down } => {
                 let conv = |cin, cout, kernel: usize| {
                     let g = conv_geometry(kernel);
@@ -94,27 +106,28 @@ impl CriticConfig {
                     convs.push(conv(c1, c1, 3));
                 }
                 let side = down.side(down.side(IMAGE_SIDE));
-                (convs, vec![linear_cfg(c1 * side * side, 1).init(device)])
+                let out = linear_cfg(c1 * side * side, 1).init(device);
+                (CriticBody::Conv(convs), out)
             }
             ArchCritic::Mlp { widths } => {
-                let (hidden, out) = widths.split_at(widths.len() - 1);
+                let (hidden, last) = widths.split_at(widths.len() - 1);
                 let mut dims: Vec<usize> = hidden.iter().copied().map(widen).collect();
                 if self.size == CriticSize::Deep
-                    && let Some(&last) = dims.last()
+                    && let Some(&deepest) = dims.last()
                 {
-                    dims.push(last);
+                    dims.push(deepest);
                 }
-                dims.extend_from_slice(out);
-                let mut fc = Vec::new();
+                let mut layers = Vec::new();
                 let mut d = arch.data_dim;
                 for o in dims {
-                    fc.push(linear_cfg(d, o).init(device));
+                    layers.push(linear_cfg(d, o).init(device));
                     d = o;
                 }
-                (Vec::new(), fc)
+                let out = linear_cfg(d, last[0]).init(device);
+                (CriticBody::Mlp(layers), out)
             }
         };
-        let feat = fc.last().map(|l| l.weight.dims()[0]).unwrap_or(0);
+        let feat = out.weight.dims()[0];
         let embed = (self.num_classes > 0).then(|| {
             Initializer::Normal {
                 mean: 0.0,
@@ -122,12 +135,19 @@ impl CriticConfig {
             }
             .init([self.num_classes, feat], device)
         });
-        let sn_u = if self.spectral_norm {
-            let outs = conv
-                .iter()
-                .map(|c| c.weight.dims()[0])
-                .chain(fc.iter().map(|l| l.weight.dims()[1]));
-            outs.map(|o| {
+        let critic = Critic {
+            body,
+            out,
+            embed,
+            sn_u: Vec::new(),
+        };
+        if !self.spectral_norm {
+            return critic;
+        }
+        let outs = critic.convs().iter().map(|c| c.weight.dims()[0]);
+        let outs = outs.chain(critic.linears().into_iter().map(|l| l.weight.dims()[1]));
+        let sn_u = outs
+            .map(|o| {
                 let u = Tensor::<2>::random(
                     [1, o],
                     burn::tensor::Distribution::Normal(0.0, 1.0),
@@ -135,17 +155,8 @@ impl CriticConfig {
                 );
                 RunningState::new(normalize_rows(u))
             })
-            .collect()
-        } else {
-            Vec::new()
-        };
-        Critic {
-            conv,
-            fc,
-            embed,
-            sn_u,
-            data_dim: arch.data_dim,
-        }
+            .collect();
+        Critic { sn_u, ..critic }
     }
 }
 
@@ -154,41 +165,82 @@ fn normalize_rows(t: Tensor<2>) -> Tensor<2> {
     t / n
 }
 
+/// A layer's weight and bias as used in one pass.
+type LayerWeights<const D: usize> = (Tensor<D>, Option<Tensor<1>>);
+
 /// The critic's weights as used in one pass (after spectral normalisation, if enabled).
 #[derive(Clone, Debug)]
 pub struct CriticWeights {
-    conv: Vec<(Tensor<4>, Option<Tensor<1>>)>,
-    fc: Vec<(Tensor<2>, Option<Tensor<1>>)>,
+    body: BodyWeights,
+    out: LayerWeights<2>,
     embed: Option<Tensor<2>>,
 }
 
-/// What one critic pass leaves behind for the input gradient: the pre-activations of every hidden
-/// layer (their LeakyReLU masks) and the per-sample direction of the output layer.
-pub struct CriticTrace {
-    /// Pre-activation of each hidden layer, `[N, …]`.
-    pre: Vec<PreAct>,
+#[derive(Clone, Debug)]
+enum BodyWeights {
+    Mlp(Vec<LayerWeights<2>>),
+    Conv(Vec<LayerWeights<4>>),
 }
 
-enum PreAct {
-    Map(Tensor<4>),
-    Flat(Tensor<2>),
+/// What one critic pass leaves behind for the input gradient: the pre-activations of every hidden
+/// layer (their LeakyReLU masks).
+pub struct CriticTrace {
+    pre: Trace,
+}
+
+enum Trace {
+    Flat(Vec<Tensor<2>>),
+    Maps(Vec<Tensor<4>>),
 }
 
 impl Critic {
     /// A weightless critic that holds a slot while the optimiser owns the real one.
     pub(crate) fn placeholder() -> Self {
         Critic {
-            conv: Vec::new(),
-            fc: Vec::new(),
+            body: CriticBody::Mlp(Vec::new()),
+            out: LinearConfig::new(1, 1).init(&Device::flex()),
             embed: None,
             sn_u: Vec::new(),
-            data_dim: 0,
         }
     }
 
     /// Whether the critic has spectral normalisation.
     pub fn spectral_norm(&self) -> bool {
         !self.sn_u.is_empty()
+    }
+
+    /// The convolutions (none for an MLP critic), input first.
+    pub fn convs(&self) -> &[Conv2d] {
+        match &self.body {
+            CriticBody::Conv(c) => c,
+            CriticBody::Mlp(_) => &[],
+        }
+    }
+
+    /// The fully connected layers, input first: the MLP body's layers, then `out`.
+    pub fn linears(&self) -> Vec<&Linear> {
+        let hidden: &[Linear] = match &self.body {
+            CriticBody::Mlp(l) => l,
+            CriticBody::Conv(_) => &[],
+        };
+        hidden.iter().chain([&self.out]).collect()
+    }
+
+    /// [`Critic::convs`], mutable.
+    pub fn convs_mut(&mut self) -> &mut [Conv2d] {
+        match &mut self.body {
+            CriticBody::Conv(c) => c,
+            CriticBody::Mlp(_) => &mut [],
+        }
+    }
+
+    /// [`Critic::linears`], mutable.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let hidden: &mut [Linear] = match &mut self.body {
+            CriticBody::Mlp(l) => l,
+            CriticBody::Conv(_) => &mut [],
+        };
+        hidden.iter_mut().chain([&mut self.out]).collect()
     }
 
     /// The weights for one pass. With spectral norm, every weight matrix `W` (conv kernels as
@@ -210,34 +262,38 @@ impl Critic {
             }
             Some(sigma)
         };
-        let conv = self
-            .conv
-            .iter()
-            .map(|c| {
-                let w = c.weight.val();
-                let [o, i, kh, kw] = w.dims();
-                let w = match sn(w.clone().reshape([o, i * kh * kw])) {
-                    Some(s) => w / s.reshape([1, 1, 1, 1]),
-                    None => w,
-                };
-                (w, c.bias.as_ref().map(|b| b.val()))
-            })
-            .collect();
-        let fc = self
-            .fc
-            .iter()
-            .map(|l| {
-                let w = l.weight.val();
-                let w = match sn(w.clone().transpose()) {
-                    Some(s) => w / s.reshape([1, 1]),
-                    None => w,
-                };
-                (w, l.bias.as_ref().map(|b| b.val()))
-            })
-            .collect();
+        let dense = |l: &Linear, sn: &mut dyn FnMut(Tensor<2>) -> Option<Tensor<1>>| {
+            let w = l.weight.val();
+            let w = match sn(w.clone().transpose()) {
+                Some(s) => w / s.reshape([1, 1]),
+                None => w,
+            };
+            (w, l.bias.as_ref().map(|b| b.val()))
+        };
+        // Body first, then `out`: the order of `sn_u`.
+        let body = match &self.body {
+            CriticBody::Mlp(layers) => {
+                BodyWeights::Mlp(layers.iter().map(|l| dense(l, &mut sn)).collect())
+            }
+            CriticBody::Conv(convs) => BodyWeights::Conv(
+                convs
+                    .iter()
+                    .map(|c| {
+                        let w = c.weight.val();
+                        let [o, i, kh, kw] = w.dims();
+                        let w = match sn(w.clone().reshape([o, i * kh * kw])) {
+                            Some(s) => w / s.reshape([1, 1, 1, 1]),
+                            None => w,
+                        };
+                        (w, c.bias.as_ref().map(|b| b.val()))
+                    })
+                    .collect(),
+            ),
+        };
+        let out = dense(&self.out, &mut sn);
         CriticWeights {
-            conv,
-            fc,
+            body,
+            out,
             embed: self.embed.as_ref().map(|e| e.val()),
         }
     }
@@ -250,26 +306,30 @@ impl Critic {
         onehot: Option<Tensor<2>>,
     ) -> (Tensor<1>, CriticTrace) {
         let n = x.dims()[0];
-        let mut pre = Vec::new();
-        let h = if w.conv.is_empty() {
-            let mut h = x;
-            for (wt, b) in &w.fc[..w.fc.len() - 1] {
-                let z = linear(h, wt.clone(), b.clone());
-                pre.push(PreAct::Flat(z.clone()));
-                h = lrelu(z);
+        let (h, pre) = match &w.body {
+            BodyWeights::Mlp(layers) => {
+                let mut pre = Vec::new();
+                let mut h = x;
+                for (wt, b) in layers {
+                    let z = linear(h, wt.clone(), b.clone());
+                    pre.push(z.clone());
+                    h = lrelu(z);
+                }
+                (h, Trace::Flat(pre))
             }
-            h
-        } else {
-            let mut h = x.reshape([n, 1, 28, 28]);
-            for (wt, b) in &w.conv {
-                let g = conv_geometry(wt.dims()[2]);
-                let z = add_bias(conv_cpu::conv2d(h, wt.clone(), g), b.clone());
-                pre.push(PreAct::Map(z.clone()));
-                h = lrelu(z);
+            BodyWeights::Conv(convs) => {
+                let mut pre = Vec::new();
+                let mut h = x.reshape([n, 1, IMAGE_SIDE, IMAGE_SIDE]);
+                for (wt, b) in convs {
+                    let g = conv_geometry(wt.dims()[2]);
+                    let z = add_bias(conv_cpu::conv2d(h, wt.clone(), g), b.clone());
+                    pre.push(z.clone());
+                    h = lrelu(z);
+                }
+                (h.reshape([n as i32, -1]), Trace::Maps(pre))
             }
-            h.reshape([n as i32, -1])
         };
-        let (wl, bl) = w.fc.last().expect("critic has an output layer");
+        let (wl, bl) = &w.out;
         let mut out = linear(h.clone(), wl.clone(), bl.clone());
         if let (Some(e), Some(y)) = (&w.embed, onehot) {
             out = out + (y.matmul(e.clone()) * h).sum_dim(1);
@@ -294,39 +354,40 @@ impl Critic {
         start: usize,
         len: usize,
     ) -> Tensor<2> {
-        let (wl, _) = w.fc.last().expect("critic has an output layer");
-        // d out / d h for the last hidden features h: the output weight (+ the projection row).
+        let (wl, _) = &w.out;
+        // d out / d h for the body's features h: the output weight (+ the projection row).
         let feat = wl.dims()[0];
         let mut g = wl.clone().reshape([1, feat]).expand([len, feat]);
         if let (Some(e), Some(y)) = (&w.embed, onehot) {
             g = g + y.narrow(0, start, len).matmul(e.clone());
         }
-        if w.conv.is_empty() {
-            for (i, p) in trace.pre.iter().enumerate().rev() {
-                let PreAct::Flat(z) = p else {
-                    unreachable!("mlp trace is flat")
-                };
-                g = g * leaky_grad(z.clone().narrow(0, start, len));
-                g = linear(g, w.fc[i].0.clone().transpose(), None);
+        match (&w.body, &trace.pre) {
+            (BodyWeights::Conv(convs), Trace::Maps(pre)) => {
+                let mut gm: Option<Tensor<4>> = None;
+                for ((wt, _), z) in convs.iter().zip(pre).rev() {
+                    let z = z.clone().narrow(0, start, len);
+                    let [_, c, h, wd] = z.dims();
+                    let gz = match gm.take() {
+                        None => g.clone().reshape([len, c, h, wd]),
+                        Some(m) => m,
+                    } * leaky_grad(z);
+                    let geometry = conv_geometry(wt.dims()[2]);
+                    gm = Some(conv_cpu::conv_transpose2d(gz, wt.clone(), geometry));
+                }
+                match gm {
+                    Some(m) => m.reshape([len, IMAGE_SIDE * IMAGE_SIDE]),
+                    None => g,
+                }
             }
-            g
-        } else {
-            let mut gm: Option<Tensor<4>> = None;
-            for (i, p) in trace.pre.iter().enumerate().rev() {
-                let PreAct::Map(z) = p else {
-                    unreachable!("conv trace is maps")
-                };
-                let z = z.clone().narrow(0, start, len);
-                let [_, c, h, wd] = z.dims();
-                let gz = match gm.take() {
-                    None => g.clone().reshape([len, c, h, wd]),
-                    Some(m) => m,
-                } * leaky_grad(z);
-                let wt = &w.conv[i].0;
-                let g = conv_geometry(wt.dims()[2]);
-                gm = Some(conv_cpu::conv_transpose2d(gz, wt.clone(), g));
+            (BodyWeights::Mlp(layers), Trace::Flat(pre)) => {
+                for ((wt, _), z) in layers.iter().zip(pre).rev() {
+                    g = g * leaky_grad(z.clone().narrow(0, start, len));
+                    g = linear(g, wt.clone().transpose(), None);
+                }
+                g
             }
-            gm.expect("conv critic has layers").reshape([len, 784])
+            // A trace of one critic's pass read with another's weights: a caller's mistake.
+            _ => panic!("input_grad: the trace and the weights come from different critics"),
         }
     }
 

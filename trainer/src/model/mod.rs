@@ -38,7 +38,7 @@ pub const LEAKY_SLOPE: f64 = runtime_nostd::preset::LEAKY_SLOPE as f64;
 /// runtime, the exporter and the firmware read too).
 pub use runtime_nostd::preset::Preset;
 
-pub use critic::{Critic, CriticConfig, CriticSize, CriticTrace, CriticWeights};
+pub use critic::{Critic, CriticBody, CriticConfig, CriticSize, CriticTrace, CriticWeights};
 pub use generator::{ConvGenerator, Generator, GeneratorConfig, MlpGenerator};
 
 pub(crate) fn linear_cfg(d_in: usize, d_out: usize) -> LinearConfig {
@@ -110,7 +110,7 @@ pub(crate) fn leaky_grad<const D: usize>(pre: Tensor<D>) -> Tensor<D> {
 /// let device = Device::flex();
 /// let init = |d: &Device| CriticConfig::new(Preset::Toy).init(d);
 /// let (a, b) = (init_seeded(&device, 7, init), init_seeded(&device, 7, init));
-/// assert_eq!(a.fc[0].weight.val().into_data(), b.fc[0].weight.val().into_data());
+/// assert_eq!(a.out.weight.val().into_data(), b.out.weight.val().into_data());
 /// ```
 pub fn init_seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce(&Device) -> M) -> M {
     static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
