@@ -153,8 +153,8 @@ mod tests {
         }
     }
 
-    /// A checkpoint whose generator sections are written in the old layout loads to the same
-    /// weights as the one written now, and training continues identically from both (the
+    /// A checkpoint whose generator, averaged-generator and critic sections are written in the old
+    /// layout loads to the same weights as the one written now, and training continues identically from both (the
     /// optimiser state is found by parameter id).
     #[test]
     fn old_layout_checkpoints_load_and_resume_like_new_ones() {
