@@ -16,12 +16,11 @@
 //! prints it); and a `toy` run that loads must also train one more step (a damaged optimiser or
 //! running-statistics section that loads must not crash the next step either; input-chosen, as a
 //! step is a third of an execution). `TINYGAN_FUZZ_STATS=1` prints how far inputs got
-//! ([`stats`]).
+//! ([`common::Stats`]).
 #![no_main]
 
-mod stats;
+mod common;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
@@ -180,23 +179,6 @@ fn data(cfg: &TrainConfig) -> TrainData {
     }
 }
 
-/// One file per fuzzing process, rewritten for every input.
-fn path() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() {
-            shm
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!(
-            "tinygan-fuzz-checkpoint-{}.tgc",
-            std::process::id()
-        ))
-    })
-}
-
 /// Replaces the `n`-th JSON value (depth-first, arrays and objects included) with `new`.
 fn replace_nth(v: &mut Value, n: &mut usize, new: &Value) -> bool {
     if *n == 0 {
@@ -219,84 +201,67 @@ fn count_values(v: &Value) -> usize {
     }
 }
 
+/// The section an edit inside one section applies to (`None` for edits of the section table).
+fn section_of(m: &Mutation) -> Option<u8> {
+    match m {
+        Mutation::Byte { section, .. }
+        | Mutation::Bit { section, .. }
+        | Mutation::U32 { section, .. }
+        | Mutation::U64 { section, .. }
+        | Mutation::Cut { section, .. }
+        | Mutation::Insert { section, .. }
+        | Mutation::Empty { section }
+        | Mutation::Double { section } => Some(*section),
+        _ => None,
+    }
+}
+
+/// Applies an edit inside one section to its bytes (nothing for edits of the section table).
+fn edit(m: &Mutation, b: &mut Vec<u8>) {
+    let len = b.len();
+    let pos = |at: u32| (at as usize).checked_rem(len);
+    match m {
+        Mutation::Byte { at, value, .. } => {
+            if let Some(k) = pos(*at) {
+                b[k] = *value;
+            }
+        }
+        Mutation::Bit { at, bit, .. } => {
+            if let Some(k) = pos(*at) {
+                b[k] ^= 1 << (bit % 8);
+            }
+        }
+        Mutation::U32 { at, value, .. } => overwrite(b, pos(*at), &value.to_le_bytes()),
+        Mutation::U64 { at, value, .. } => overwrite(b, pos(*at), &value.to_le_bytes()),
+        Mutation::Cut { at, .. } => b.truncate(pos(*at).unwrap_or(0)),
+        Mutation::Insert { at, bytes, .. } => {
+            let k = pos(*at).unwrap_or(0);
+            b.splice(k..k, bytes.iter().copied());
+        }
+        Mutation::Empty { .. } => b.clear(),
+        Mutation::Double { .. } => b.extend_from_slice(&b.clone()),
+        _ => {}
+    }
+}
+
+/// Overwrites `b` from `at` with `field` (as much of it as fits).
+fn overwrite(b: &mut [u8], at: Option<usize>, field: &[u8]) {
+    if let Some(k) = at {
+        let end = (k + field.len()).min(b.len());
+        b[k..end].copy_from_slice(&field[..end - k]);
+    }
+}
+
 fn mutate(sections: &mut Sections, m: &Mutation) {
     let names: Vec<String> = sections.0.keys().cloned().collect();
     let name = |i: u8| names.get(usize::from(i) % names.len().max(1)).cloned();
-    let at = |b: &Vec<u8>, at: u32| (at as usize).checked_rem(b.len());
+    if let Some(i) = section_of(m) {
+        if let Some(b) = name(i).and_then(|n| sections.0.get_mut(&n)) {
+            edit(m, b);
+        }
+        return;
+    }
     match m {
-        Mutation::Byte {
-            section: i,
-            at: a,
-            value,
-        } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                if let Some(k) = at(b, *a) {
-                    b[k] = *value;
-                }
-            }
-        }
-        Mutation::Bit {
-            section: i,
-            at: a,
-            bit,
-        } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                if let Some(k) = at(b, *a) {
-                    b[k] ^= 1 << (bit % 8);
-                }
-            }
-        }
-        Mutation::U32 {
-            section: i,
-            at: a,
-            value,
-        } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                if let Some(k) = at(b, *a) {
-                    let end = (k + 4).min(b.len());
-                    b[k..end].copy_from_slice(&value.to_le_bytes()[..end - k]);
-                }
-            }
-        }
-        Mutation::U64 {
-            section: i,
-            at: a,
-            value,
-        } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                if let Some(k) = at(b, *a) {
-                    let end = (k + 8).min(b.len());
-                    b[k..end].copy_from_slice(&value.to_le_bytes()[..end - k]);
-                }
-            }
-        }
-        Mutation::Cut { section: i, at: a } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                let k = at(b, *a).unwrap_or(0);
-                b.truncate(k);
-            }
-        }
-        Mutation::Insert {
-            section: i,
-            at: a,
-            bytes,
-        } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                let k = at(b, *a).unwrap_or(0);
-                b.splice(k..k, bytes.iter().copied());
-            }
-        }
-        Mutation::Empty { section: i } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                b.clear();
-            }
-        }
-        Mutation::Double { section: i } => {
-            if let Some(b) = name(*i).and_then(|n| sections.0.get_mut(&n)) {
-                let c = b.clone();
-                b.extend_from_slice(&c);
-            }
-        }
         Mutation::Copy { from, into } => {
             if let (Some(f), Some(t)) = (name(*from), name(*into)) {
                 let c = sections.0[&f].clone();
@@ -331,15 +296,17 @@ fn mutate(sections: &mut Sections, m: &Mutation) {
             replace_nth(&mut json, &mut n, &value.to_value());
             *b = serde_json::to_vec(&json).expect("a JSON value serialises");
         }
+        // Edits inside one section: applied above.
+        _ => {}
     }
 }
 
-static RESUME: stats::Stats<3> = stats::Stats::new([
+static RESUME: common::Stats<3> = common::Stats::new([
     "resume: container or state refused",
     "model refused",
     "resumed",
 ]);
-static GENERATOR: stats::Stats<2> = stats::Stats::new(["load_generator: loaded", "refused"]);
+static GENERATOR: common::Stats<2> = common::Stats::new(["load_generator: loaded", "refused"]);
 
 fuzz_target!(|input: Input| {
     let bases = bases();
@@ -373,7 +340,7 @@ fuzz_target!(|input: Input| {
         }
         _ => false,
     };
-    let path = path();
+    let path = &common::scratch_file("checkpoint.tgc");
     std::fs::write(path, &file).expect("the fuzz file can be written");
     let dev = Device::flex();
     let named = |e: &anyhow::Error| {

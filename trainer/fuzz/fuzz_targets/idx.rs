@@ -11,14 +11,12 @@
 //!
 //! Nothing may panic, and what a reader accepts must be what the header promised: `count × 784`
 //! pixels for images, labels 0–9. `TINYGAN_FUZZ_STATS=1` prints the share of inputs read
-//! whole and refused ([`stats`]).
+//! whole and refused ([`common::Stats`]).
 #![no_main]
 
-mod stats;
+mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use flate2::Compression;
@@ -105,25 +103,11 @@ impl Input {
     }
 }
 
-/// One file per fuzzing process, rewritten for every input.
-fn path() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let shm = PathBuf::from("/dev/shm");
-        let dir = if shm.is_dir() {
-            shm
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!("tinygan-fuzz-idx-{}", std::process::id()))
-    })
-}
-
-static STATS: stats::Stats<2> = stats::Stats::new(["read", "refused"]);
+static STATS: common::Stats<2> = common::Stats::new(["read", "refused"]);
 
 fuzz_target!(|input: Input| {
     let file = input.file();
-    let path = path();
+    let path = &common::scratch_file("idx");
     std::fs::write(path, &file).expect("the fuzz file can be written");
     let read = if input.labels {
         read_idx_labels(path).map(|labels| {
