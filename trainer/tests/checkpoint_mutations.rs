@@ -137,3 +137,40 @@ fn damaged_sections_are_errors_not_panics() {
     let unexpected: Vec<_> = structural_loaded.iter().filter(|w| !allowed(w)).collect();
     assert!(unexpected.is_empty(), "damage that loaded: {unexpected:#?}");
 }
+
+/// Found by `trainer/fuzz` (`checkpoint` target): an optimiser section whose state tensor names no
+/// parameter made Burn's optimiser loader panic; it is refused with a message instead.
+#[test]
+fn an_optimizer_state_that_names_no_parameter_is_refused() {
+    use trainer::config::dataset_for;
+    use trainer::data::TrainData;
+
+    let mut cfg = TrainConfig::with_defaults(Preset::Toy, Loss::NsGan)
+        .with_batch(8)
+        .with_seed(3);
+    cfg.dataset = dataset_for(Preset::Toy, cfg.dataset);
+    let dev = Device::flex();
+    let mut t = Trainer::new(cfg, &dev, TrainData::Gaussians8).unwrap();
+    t.step().unwrap();
+    let mut sections = t.to_sections().unwrap();
+    let orphan = burn_pack::Tensor::new(
+        "7.moment_1".to_string(),
+        burn_pack::DType::F32,
+        [2],
+        None,
+        burn::tensor::Bytes::from_bytes_vec(vec![0; 8]),
+    );
+    let record = burn_pack::Writer::new(vec![orphan]).into_bytes().unwrap();
+    sections.0.insert("optim_g.bpk".into(), record.to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("checkpoint.tgc");
+    sections.write_atomic(&ck).unwrap();
+    let err = Trainer::load(&ck, &dev, TrainData::Gaussians8)
+        .err()
+        .expect("a damaged optimiser section is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("checkpoint") && msg.contains("optim_g.bpk") && msg.contains("no parameter"),
+        "{msg}"
+    );
+}

@@ -209,6 +209,26 @@ fn load_generator_record(
     })
 }
 
+/// Burn's optimiser loader (burn-optim 0.22.1, `ModuleOptimizer::load_record`) panics on a state
+/// tensor without a parameter id, and tinygan writes none without one: such a record is damaged,
+/// and refused here before Burn reads it (found by `trainer/fuzz`'s `checkpoint` target).
+fn every_state_has_a_parameter(record: &[u8]) -> Result<(), String> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+        .map_err(|e| format!("unreadable record: {e}"))?;
+    for tensor in reader
+        .into_tensors()
+        .map_err(|e| format!("unreadable record: {e}"))?
+    {
+        let (name, _, _, param_id, _) = tensor
+            .into_parts()
+            .map_err(|e| format!("unreadable record: {e}"))?;
+        if param_id.is_none() {
+            return Err(format!("state tensor {name:?} names no parameter"));
+        }
+    }
+    Ok(())
+}
+
 /// A model's section must be as long as what the loaded model writes again (the bytes differ: a
 /// loaded module keeps its own parameter ids): Burn's record decoding accepts trailing bytes, so
 /// a damaged section could otherwise load.
@@ -328,8 +348,11 @@ impl Trainer {
         let opt = |o: burn::optim::ModuleOptimizer, bytes: Vec<u8>, name: &str| {
             // Not checked with `reads_back`: a loaded optimiser writes its state back in another
             // form until its next step, so only the file's checksum guards this section.
+            let unreadable =
+                |e: String| anyhow::anyhow!("checkpoint {}: {name}: {e}", path.display());
+            every_state_has_a_parameter(&bytes).map_err(unreadable)?;
             o.from_bytes(Bytes::from_bytes_vec(bytes))
-                .map_err(|e| anyhow::anyhow!("checkpoint {}: {name}: {e}", path.display()))
+                .map_err(|e| unreadable(e.to_string()))
         };
         t.opt_g = opt(t.opt_g, ck.optim_g, OPTIM_G)?;
         t.opt_d = opt(t.opt_d, ck.optim_d, OPTIM_D)?;
