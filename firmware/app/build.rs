@@ -1,5 +1,6 @@
 //! Picks the generator blob that the firmware embeds: `$TINYGAN_BLOB` when set (an absolute path, or
-//! one relative to the `firmware/` directory), else `firmware/assets/tiny.tgb`.
+//! one relative to the `firmware/` directory), else `firmware/assets/tiny.tgb`. With the `wide`
+//! feature, also writes its weights in the wide layout (`$OUT_DIR/wide.bin`, little-endian words).
 
 use std::{env, path::PathBuf};
 
@@ -19,4 +20,22 @@ fn main() {
     });
     println!("cargo:rerun-if-changed={}", path.display());
     println!("cargo:rustc-env=TINYGAN_BLOB_PATH={}", path.display());
+    #[cfg(feature = "wide")]
+    write_wide(&path);
+}
+
+/// Widens the blob's weights into `$OUT_DIR/wide.bin` (refusing a blob that does not parse: the
+/// firmware would refuse it at boot anyway, and the build says why).
+#[cfg(feature = "wide")]
+fn write_wide(blob: &std::path::Path) {
+    let bytes = std::fs::read(blob).unwrap_or_else(|e| panic!("{}: {e}", blob.display()));
+    let model = runtime_nostd::Model::parse(&bytes)
+        .unwrap_or_else(|e| panic!("generator blob {}: {e}", blob.display()));
+    let wide: Vec<u8> = model
+        .wide_weights()
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("wide.bin");
+    std::fs::write(&out, wide).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
 }

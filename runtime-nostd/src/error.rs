@@ -140,6 +140,16 @@ pub enum BlobError {
         /// Bytes available.
         available: usize,
     },
+    /// The wide weights handed to [`crate::Model::use_wide_weights`] are not this blob's: their
+    /// length differs (`word` is `None`), or word `word` is not the blob's weight word widened.
+    WideWeightsMismatch {
+        /// Words the blob's weights widen to.
+        expected_words: usize,
+        /// Words given.
+        actual_words: usize,
+        /// The first word that differs.
+        word: Option<usize>,
+    },
 }
 
 impl fmt::Display for BlobError {
@@ -208,6 +218,18 @@ impl fmt::Display for BlobError {
                     "scratch too small: need {needed} bytes, have {available}"
                 )
             }
+            Self::WideWeightsMismatch {
+                expected_words,
+                actual_words,
+                word: None,
+            } => write!(
+                f,
+                "wide weights have {actual_words} words, this blob's weights widen to {expected_words}"
+            ),
+            Self::WideWeightsMismatch { word: Some(w), .. } => write!(
+                f,
+                "wide weights differ from this blob's weights at word {w} (built from another blob?)"
+            ),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The int8 forward pass of one validated layer: windows of input pixels, segments, the
 //! quad-layout kernel, and the epilogue that writes each output.
 
-use crate::format::{Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WeightGeometry};
+use crate::format::{
+    Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WIDE_PER_QUAD, WeightGeometry,
+};
 use crate::kernel::{
     MAX_CHUNK, PAIR_SLOTS, Segment, quad_dot_acc, quad_dot_groups, widen, widen_taps,
 };
@@ -19,6 +21,9 @@ pub(crate) struct Layer<'a> {
     pub(crate) taps: usize,
     pub(crate) geom: WeightGeometry,
     pub(crate) weight: &'a [u8],
+    /// The weights in the wide layout ([`crate::format::widen_quad_word`]), checked against
+    /// `weight`; empty when the model has none.
+    pub(crate) wide: &'a [u32],
     pub(crate) bias: &'a [u8],
     pub(crate) requant: &'a [i8],
 }
@@ -205,6 +210,8 @@ pub(crate) fn run_layer<T>(
                 }
             };
             let gb = g.group_bytes();
+            // Words of one group's wide weights (when the model has them).
+            let gw = gb * WIDE_PER_QUAD / 4;
             if cout.is_multiple_of(QUAD) {
                 // Every preset: a group is four consecutive channels of one phase, one position
                 // check per run of groups of one phase, up to BATCH groups per kernel call.
@@ -230,7 +237,9 @@ pub(crate) fn run_layer<T>(
                             let accs = &mut accs[..k];
                             // The accumulators start at the biases.
                             if fits {
-                                quad_dot_groups(accs, &xs, &segs[..nsegs], w, gb, b);
+                                let wide = l.wide.get(first * gw..(first + k) * gw);
+                                let ws = (w, wide.unwrap_or_default());
+                                quad_dot_groups(accs, &xs, &segs[..nsegs], ws, gb, b);
                             } else {
                                 for ((acc, w), b) in accs
                                     .iter_mut()
@@ -297,7 +306,9 @@ pub(crate) fn run_layer<T>(
                     let b = if first { &first_bias.0 } else { &ZERO_BIAS.0 };
                     let mut acc = [[0i32; QUAD]];
                     if fits {
-                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], w, gb, b);
+                        let wide = l.wide.get(group * gw..(group + 1) * gw);
+                        let ws = (w, wide.unwrap_or_default());
+                        quad_dot_groups(&mut acc, &xs, &segs[..nsegs], ws, gb, b);
                     } else {
                         acc[0] = core::array::from_fn(|j| i32_at(b, j));
                         dot_by_chunks(&mut xs, x, taps, w, cin, pairs_bytes, &mut acc[0]);

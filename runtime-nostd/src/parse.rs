@@ -171,6 +171,7 @@ fn layer<'a>(blob: &'a [u8], at: &Place, r: &LayerRecord) -> Result<Layer<'a>, B
         taps: conv.taps,
         geom: conv.geom,
         weight,
+        wide: &[],
         bias,
         requant,
     })

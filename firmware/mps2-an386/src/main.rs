@@ -1,6 +1,7 @@
 //! tinygan's speed check on a Cortex-M4F with the DSP extension (`thumbv7em-none-eabihf`), on the
 //! Arm MPS2 AN386 board as QEMU emulates it (`-machine mps2-an386`). No display: it generates the
-//! grid the LM3S6965 firmware draws at boot (batch 0, 8 digits) and reports over semihosting, in
+//! grid the LM3S6965 firmware draws at boot (batch 0, 8 digits), with the blob's weights pre-widened
+//! to int16 pairs at build time (`tinygan_fw::blob::WIDE`), and reports over semihosting, in
 //! the LM3S6965's format:
 //! * `MEM static_ram=<bytes> stack_room=<bytes>`;
 //! * `MODEL z_dim=<n> num_classes=<n> macs=<n>`;
@@ -24,7 +25,10 @@ use cortex_m::peripheral::{SYST, syst::SystClkSource};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch, format::crc32};
-use tinygan_fw::{MAX_Z, blob::BLOB};
+use tinygan_fw::{
+    MAX_Z,
+    blob::{BLOB, WIDE},
+};
 
 /// Fills the unused stack with this; whatever is overwritten was used.
 const PAINT: u32 = 0x5ca1_ab1e;
@@ -120,11 +124,16 @@ fn main() -> ! {
     let Some(scratch) = cortex_m::singleton!(: TinyScratch = TinyScratch::new()) else {
         fail(&"scratch taken twice")
     };
-    let model = match Model::parse_for_scratch::<TINY_SCRATCH>(BLOB) {
+    let mut model = match Model::parse_for_scratch::<TINY_SCRATCH>(BLOB) {
         Ok(model) if model.z_dim() <= MAX_Z => model,
         Ok(_) => fail(&"latent too long"),
         Err(error) => fail(&error),
     };
+    // The weights pre-widened at build time (checked against the blob here): the SMLAD kernel
+    // without unpacking.
+    if let Err(error) = model.use_wide_weights(WIDE) {
+        fail(&error);
+    }
     model.prepare(scratch);
     hprintln!(
         "MODEL z_dim={} num_classes={} macs={}",

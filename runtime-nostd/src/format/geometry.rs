@@ -1,6 +1,36 @@
 //! The quad weight layout (see the [module docs](super)).
 
 use super::{QUAD, QUAD_PAIR_BYTES};
+
+/// Bytes of the *wide* layout per byte of the quad layout: every quad-layout word becomes two
+/// words ([`widen_quad_word`]).
+pub const WIDE_PER_QUAD: usize = 2;
+
+/// One quad-layout word `[w(a,i0) ^ 0x80, w(b,i1), w(a,i1) ^ 0x80, w(b,i0)]` as the two words of
+/// the *wide* layout: `(w(a,i0), w(a,i1))` and `(w(b,i0), w(b,i1))`, each an int16 pair (low half
+/// first), no offset. A whole tensor widens word by word, so the wide form of the byte at offset
+/// `n` lies at byte `2n` ([`WIDE_PER_QUAD`]): the geometry is the quad layout's, doubled. A
+/// Cortex-M4 multiplies an input pair `(x0, x1)` by such a word with one `SMLAD` and needs no
+/// unpacking (see `crate::Model::use_wide_weights`).
+///
+/// ```
+/// use runtime_nostd::format::widen_quad_word;
+///
+/// // a = (3, -4), b = (-128, 127) for inputs (i0, i1).
+/// let word = u32::from_le_bytes([3u8 ^ 0x80, 127, (-4i8 as u8) ^ 0x80, 0x80]);
+/// let [a, b] = widen_quad_word(word);
+/// assert_eq!((a as i16, (a >> 16) as i16), (3, -4));
+/// assert_eq!((b as i16, (b >> 16) as i16), (-128, 127));
+/// ```
+pub const fn widen_quad_word(word: u32) -> [u32; 2] {
+    let [a0, b1, a1, b0] = word.to_le_bytes();
+    [int16_pair(a0 ^ 0x80, a1 ^ 0x80), int16_pair(b0, b1)]
+}
+
+/// Two int8 bytes as one word of two sign-extended int16 halves (`lo` in bits 0..16).
+const fn int16_pair(lo: u8, hi: u8) -> u32 {
+    (lo as i8 as i16 as u16 as u32) | ((hi as i8 as i16 as u16 as u32) << 16)
+}
 /// Shape of a layer's weights in the quad layout: `values` outputs per input window, `taps`
 /// segments of `cin` inputs per window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

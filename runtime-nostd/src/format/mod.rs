@@ -87,6 +87,12 @@
 //!   multiply-accumulate (`SMLAL` on a Cortex-M3) by the sign-extended input does *two* MACs, for
 //!   output `a` in bits 0..24 (offset by `128·Σx`, subtracted afterwards) and output `b` above them.
 //!   On a Cortex-M4, `UXTB16`/`SXTB16` unpack the same word into int16 pairs for `SMLAD`/`SMLADX`.
+//!
+//!   *Wide weights* are not part of the blob: a firmware with flash to spare builds them on the
+//!   host from the blob (every quad-layout word as two int16-pair words, [`widen_quad_word`]) and
+//!   hands them to [`crate::Model::use_wide_weights`], which checks them against the blob; the
+//!   Cortex-M4 kernel then multiplies without unpacking (11 instead of 18 instructions per 16
+//!   MACs) for twice the weights' flash.
 //! * **Bias** `[out_c]` int32, or for the first layer of a conditional model a class table
 //!   `[num_classes][out]`: the label's one-hot columns of the weight, added to the bias, are
 //!   quantized into it (the label input therefore costs no multiply).
@@ -196,7 +202,7 @@ mod records;
 #[cfg(feature = "alloc")]
 pub mod write;
 
-pub use geometry::WeightGeometry;
+pub use geometry::{WIDE_PER_QUAD, WeightGeometry, widen_quad_word};
 pub use records::{Header, LayerRecord, TensorRef};
 
 /// Byte offset of layer `i`'s [`LayerRecord`] in a blob.

@@ -2,6 +2,7 @@
 //! layer on random shapes and weights.
 extern crate std;
 use super::*;
+use crate::format::widen_quad_word;
 use proptest::prelude::*;
 use std::vec::Vec;
 
@@ -118,8 +119,9 @@ fn reference(c: &Case) -> Vec<i32> {
     out
 }
 
-/// The runtime's layer on the same case: weights packed into the quad layout.
-fn fast(c: &Case) -> Vec<i32> {
+/// The runtime's layer on the same case: weights packed into the quad layout, and multiplied in
+/// the wide layout when `wide`.
+fn fast(c: &Case, wide: bool) -> Vec<i32> {
     let [ic, ih, iw] = c.in_shape;
     let oc = c.out_c;
     let (kind, t, geom) = if c.k == 0 {
@@ -145,6 +147,10 @@ fn fast(c: &Case) -> Vec<i32> {
     });
     let bias: Vec<u8> = c.bias.iter().flat_map(|b| b.to_le_bytes()).collect();
     let requant = std::vec![0i8; oc];
+    let wide_weights: Vec<u32> = weight
+        .chunks_exact(4)
+        .flat_map(|w| widen_quad_word(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
+        .collect();
     let layer = Layer {
         kind,
         act: Activation::Identity,
@@ -156,6 +162,7 @@ fn fast(c: &Case) -> Vec<i32> {
         taps: t,
         geom,
         weight: &weight,
+        wide: if wide { &wide_weights } else { &[] },
         bias: &bias,
         requant: &requant,
     };
@@ -169,9 +176,12 @@ proptest! {
 
     /// Every output of random dense and transposed-conv layers (odd channel counts, windows
     /// larger than the on-stack buffer and than one kernel call, partial groups, padding
-    /// that cuts windows, extreme weights and inputs) equals the definition.
+    /// that cuts windows, extreme weights and inputs) equals the definition, with the int8
+    /// weights and with the wide ones.
     #[test]
     fn fast_layer_matches_the_definition(c in case()) {
-        prop_assert_eq!(fast(&c), reference(&c));
+        let want = reference(&c);
+        prop_assert_eq!(fast(&c, false), want.clone());
+        prop_assert_eq!(fast(&c, true), want);
     }
 }

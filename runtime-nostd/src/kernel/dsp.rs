@@ -5,7 +5,7 @@
 //! [`quad_dot_groups_dsp`] and [`quad_dot_dsp`].
 
 use super::Segment;
-use crate::format::QUAD_PAIR_BYTES;
+use crate::format::{QUAD_PAIR_BYTES, WIDE_PER_QUAD};
 
 /// Converts the int8 inputs `src` into `dst` in the kernel's form (its first
 /// `src.len().div_ceil(2) · PAIR_SLOTS` slots, an odd last input paired with 0) and returns
@@ -27,6 +27,12 @@ pub(crate) fn widen(dst: &mut [i32], src: &[i8]) -> i32 {
         *d = ((x0 as u32 & 0xFFFF) | ((x1 as u32) << 16)) as i32;
     }
     sum
+}
+
+/// Input pair `p` of a window buffer in this form: the two int16 halves of slot `p`.
+#[inline(always)]
+pub(crate) fn input_pair(xs: &[i32], p: usize) -> (i32, i32) {
+    (xs[p] as i16 as i32, xs[p] >> 16)
 }
 
 /// Four inputs (a little-endian word) as two packed int16 pairs `(x0, x1)`, `(x2, x3)`:
@@ -284,6 +290,128 @@ pub(crate) fn quad_dot_acc(acc: &mut [i32; 4], x: &[i32], w: &[u8], sum_x: i32) 
     acc[2] -= offset;
 }
 
+/// One input pair (`r3`, from `[r0]`) against the four wide weight words (`r5`–`r8`, from
+/// `[r1]`): 8 MACs, one `SMLAD` per output value, nothing to unpack (the wide routine).
+macro_rules! wide_pair {
+    ($x:literal) => {
+        concat!(
+            "ldm r1!, {{r5, r6, r7, r8}}\n",
+            "smlad r10, ", $x, ", r5, r10\n",
+            "smlad r11, ", $x, ", r6, r11\n",
+            "smlad r12, ", $x, ", r7, r12\n",
+            "smlad lr, ", $x, ", r8, lr\n",
+        )
+    };
+}
+
+/// Two input pairs (`r3`, `r4`) against eight wide weight words: 16 MACs in 11 instructions.
+macro_rules! wide_two_pairs {
+    () => {
+        concat!("ldrd r3, r4, [r0], #8\n", wide_pair!("r3"), wide_pair!("r4"))
+    };
+}
+
+/// One input pair of the int8 routine (`r3`, from `[r0]`): two weight words, unpacked.
+macro_rules! quad_one_pair {
+    () => {
+        concat!(
+            "ldr r3, [r0], #4\n",
+            "ldrd r6, r7, [r1], #8\n",
+            "uxtb16 r5, r6\n",
+            "sxtb16 r6, r6, ror #8\n",
+            "smlad r10, r3, r5, r10\n",
+            "smladx r11, r3, r6, r11\n",
+            "uxtb16 r5, r7\n",
+            "sxtb16 r7, r7, ror #8\n",
+            "smlad r12, r3, r5, r12\n",
+            "smladx lr, r3, r7, lr\n",
+        )
+    };
+}
+
+/// The batched routine's asm (see [`quad_dot_groups_dsp`]), one template for both weight forms:
+/// `$offset` adjusts the accumulators after the biases are loaded (`r5` is free), `$w_offset`
+/// adds a segment's weight offset `r3` (int8 bytes) to the weight pointer `r1`, `$one` and
+/// `$two` are the one-pair and two-pair steps.
+macro_rules! groups_asm {
+    ($offset:expr, $w_offset:literal, $one:expr, $two:expr) => {
+        concat!(
+            "push {{r4-r11, lr}}\n",
+            "push {{r0}}\n",
+            // Per group: the accumulators from the biases.
+            "1:\n",
+            "ldr r6, [sp]\n",
+            "ldr r5, [r6, #36]\n",
+            "ldm r5!, {{r10, r11, r12, lr}}\n",
+            "str r5, [r6, #36]\n",
+            $offset,
+            "ldr r5, [r6, #4]\n",
+            "ldr r9, [r6, #8]\n",
+            "str r5, [r6, #28]\n",
+            "str r9, [r6, #32]\n",
+            // Per segment: `r0` its inputs, `r1` its weights, `r2` its pairs.
+            "2:\n",
+            "ldr r6, [sp]\n",
+            "ldr r5, [r6, #28]\n",
+            "ldm r5, {{r0, r2, r3}}\n",
+            "add r5, r5, #16\n",
+            "str r5, [r6, #28]\n",
+            "sub r2, r2, r0\n",
+            "ldr r4, [r6]\n",
+            "add r0, r4, r0, lsl #2\n",
+            "ldr r1, [r6, #12]\n",
+            $w_offset,
+            // A multiple of 16 pairs (the usual case): straight to the loop.
+            "tst r2, #15\n",
+            "beq 9f\n",
+            "lsrs r2, r2, #1\n",
+            "bcc 3f\n",
+            $one,
+            "3:\n",
+            "lsrs r2, r2, #1\n",
+            "bcc 4f\n",
+            $two,
+            "4:\n",
+            "lsrs r2, r2, #1\n",
+            "bcc 5f\n",
+            $two, $two,
+            "5:\n",
+            "lsrs r2, r2, #1\n",
+            "bcc 8f\n",
+            $two, $two, $two, $two,
+            "b 8f\n",
+            "9:\n",
+            "lsrs r2, r2, #4\n",
+            "8:\n",
+            "beq 7f\n",
+            "6:\n",
+            $two, $two, $two, $two, $two, $two, $two, $two,
+            "subs r2, r2, #1\n",
+            "bne 6b\n",
+            "7:\n",
+            "ldr r6, [sp]\n",
+            "ldr r5, [r6, #32]\n",
+            "subs r5, r5, #1\n",
+            "str r5, [r6, #32]\n",
+            "bne 2b\n",
+            // The group's four sums, then the next group's weights.
+            "ldr r5, [r6, #24]\n",
+            "stm r5!, {{r10, r11, r12, lr}}\n",
+            "str r5, [r6, #24]\n",
+            "ldr r5, [r6, #12]\n",
+            "ldr r4, [r6, #16]\n",
+            "add r5, r5, r4\n",
+            "str r5, [r6, #12]\n",
+            "ldr r5, [r6, #20]\n",
+            "subs r5, r5, #1\n",
+            "str r5, [r6, #20]\n",
+            "bne 1b\n",
+            "pop {{r0}}\n",
+            "pop {{r4-r11, lr}}\n",
+        )
+    };
+}
+
 /// What [`quad_dot_groups_dsp`]'s asm reads and updates.
 #[repr(C)]
 struct GroupsArgs {
@@ -298,6 +426,46 @@ struct GroupsArgs {
     segs_left: usize,
     bias: *const i32,
     offset: i32,
+}
+
+impl GroupsArgs {
+    /// The routine's arguments, or `None` when the weights (`w_bytes` bytes at `w`, `scale` bytes
+    /// per int8-layout byte) are not word-aligned or a segment is out of bounds.
+    fn new(
+        accs: &mut [[i32; 4]],
+        xs: &[i32],
+        segs: &[Segment],
+        (w, w_bytes, scale): (*const u8, usize, usize),
+        group_bytes: usize,
+        bias: &[u8],
+    ) -> Option<Self> {
+        let groups = accs.len();
+        let ok = (w as usize | group_bytes | bias.as_ptr() as usize) & 3 == 0
+            && !segs.is_empty()
+            && groups > 0
+            && w_bytes / (scale * group_bytes).max(1) >= groups
+            && bias.len() / 16 >= groups
+            && segs.iter().all(|s| {
+                s.start <= s.end
+                    && s.end <= xs.len()
+                    && s.w_offset & 3 == 0
+                    && s.w_offset <= group_bytes
+                    && (s.end - s.start) <= (group_bytes - s.w_offset) / QUAD_PAIR_BYTES
+            });
+        ok.then(|| Self {
+            xs: xs.as_ptr(),
+            segs: segs.as_ptr(),
+            nsegs: segs.len(),
+            w,
+            group_bytes: scale * group_bytes,
+            groups,
+            accs: accs.as_mut_ptr(),
+            seg_at: segs.as_ptr(),
+            segs_left: 0,
+            bias: bias.as_ptr().cast(),
+            offset: 128 * segs.iter().map(|s| s.sum).sum::<i32>(),
+        })
+    }
 }
 
 /// [`quad_dot_groups`](super::quad_dot_groups) as one asm routine (all registers its own: r4–r11
@@ -315,133 +483,55 @@ pub(super) fn quad_dot_groups_dsp(
     group_bytes: usize,
     bias: &[u8],
 ) -> bool {
-    let groups = accs.len();
-    let ok = (w.as_ptr() as usize | group_bytes | bias.as_ptr() as usize) & 3 == 0
-        && !segs.is_empty()
-        && groups > 0
-        && w.len() / group_bytes.max(1) >= groups
-        && bias.len() / 16 >= groups
-        && segs.iter().all(|s| {
-            s.start <= s.end
-                && s.end <= xs.len()
-                && s.w_offset & 3 == 0
-                && s.w_offset <= group_bytes
-                && (s.end - s.start) <= (group_bytes - s.w_offset) / QUAD_PAIR_BYTES
-        });
-    if !ok {
+    let Some(mut args) = GroupsArgs::new(accs, xs, segs, (w.as_ptr(), w.len(), 1), group_bytes, bias)
+    else {
         return false;
-    }
-    let mut args = GroupsArgs {
-        xs: xs.as_ptr(),
-        segs: segs.as_ptr(),
-        nsegs: segs.len(),
-        w: w.as_ptr(),
-        group_bytes,
-        groups,
-        accs: accs.as_mut_ptr(),
-        seg_at: segs.as_ptr(),
-        segs_left: 0,
-        bias: bias.as_ptr().cast(),
-        offset: 128 * segs.iter().map(|s| s.sum).sum::<i32>(),
     };
     // SAFETY: the asm reads `xs[s.start..s.end]` and `w[k · group_bytes + s.w_offset..][..8 ·
-    // (s.end - s.start)]` for every segment `s` and group `k < groups` (checked above, weights
-    // word-aligned for `LDM`/`LDRD`) and `bias[..16 · groups]` (word-aligned for `LDM`), writes
-    // `accs[..groups]` and `args`, and restores every
-    // register it uses but r0–r3 and r12 (declared clobbered).
+    // (s.end - s.start)]` for every segment `s` and group `k < groups` (checked by
+    // `GroupsArgs::new`, weights word-aligned for `LDM`/`LDRD`) and `bias[..16 · groups]`
+    // (word-aligned for `LDM`), writes `accs[..groups]` and `args`, and restores every register
+    // it uses but r0–r3 and r12 (declared clobbered).
     unsafe {
         core::arch::asm!(
-                "push {{r4-r11, lr}}",
-            "push {{r0}}",
-            "1:",
-            "ldr r6, [sp]",
-            "ldr r5, [r6, #36]",
-            "ldm r5!, {{r10, r11, r12, lr}}",
-            "str r5, [r6, #36]",
-            "ldr r5, [r6, #40]",
-            "sub r10, r10, r5",
-            "sub r12, r12, r5",
-            "ldr r5, [r6, #4]",
-            "ldr r9, [r6, #8]",
-            "str r5, [r6, #28]",
-            "str r9, [r6, #32]",
-            "2:",
-            "ldr r6, [sp]",
-            "ldr r5, [r6, #28]",
-            "ldm r5, {{r0, r2, r3}}",
-            "add r5, r5, #16",
-            "str r5, [r6, #28]",
-            "sub r2, r2, r0",
-            "ldr r4, [r6]",
-            "add r0, r4, r0, lsl #2",
-            "ldr r1, [r6, #12]",
-            "add r1, r1, r3",
-            // A multiple of 16 pairs (the usual case): straight to the loop.
-            "tst r2, #15",
-            "beq 9f",
-            "lsrs r2, r2, #1",
-            "bcc 3f",
-            "ldr r3, [r0], #4",
-            "ldrd r6, r7, [r1], #8",
-            "uxtb16 r5, r6",
-            "sxtb16 r6, r6, ror #8",
-            "smlad r10, r3, r5, r10",
-            "smladx r11, r3, r6, r11",
-            "uxtb16 r5, r7",
-            "sxtb16 r7, r7, ror #8",
-            "smlad r12, r3, r5, r12",
-            "smladx lr, r3, r7, lr",
-            "3:",
-            "lsrs r2, r2, #1",
-            "bcc 4f",
-            dsp_two_pairs!(),
-            "4:",
-            "lsrs r2, r2, #1",
-            "bcc 5f",
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            "5:",
-            "lsrs r2, r2, #1",
-            "bcc 8f",
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            "b 8f",
-            "9:",
-            "lsrs r2, r2, #4",
-            "8:",
-            "beq 7f",
-            "6:",
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            dsp_two_pairs!(),
-            "subs r2, r2, #1",
-            "bne 6b",
-            "7:",
-            "ldr r6, [sp]",
-            "ldr r5, [r6, #32]",
-            "subs r5, r5, #1",
-            "str r5, [r6, #32]",
-            "bne 2b",
-            "ldr r5, [r6, #24]",
-            "stm r5!, {{r10, r11, r12, lr}}",
-            "str r5, [r6, #24]",
-            "ldr r5, [r6, #12]",
-            "ldr r4, [r6, #16]",
-            "add r5, r5, r4",
-            "str r5, [r6, #12]",
-            "ldr r5, [r6, #20]",
-            "subs r5, r5, #1",
-            "str r5, [r6, #20]",
-            "bne 1b",
-            "pop {{r0}}",
-            "pop {{r4-r11, lr}}",
+            groups_asm!(
+                "ldr r5, [r6, #40]\nsub r10, r10, r5\nsub r12, r12, r5\n",
+                "add r1, r1, r3\n",
+                quad_one_pair!(),
+                dsp_two_pairs!()
+            ),
+            inout("r0") &mut args as *mut GroupsArgs => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r12") _,
+        );
+    }
+    true
+}
+
+/// [`quad_dot_groups_dsp`] on wide weights (`wide`, the groups' weights in the wide layout,
+/// [`crate::format::widen_quad_word`]): per input pair one `LDM` of four words and four
+/// `SMLAD`s, 11 instructions per 16 MACs; no offset to take off. `group_bytes` and the segments'
+/// weight offsets are in int8-layout bytes, as for [`quad_dot_groups_dsp`].
+#[inline(always)]
+pub(super) fn quad_dot_groups_wide_dsp(
+    accs: &mut [[i32; 4]],
+    xs: &[i32],
+    segs: &[Segment],
+    wide: &[u32],
+    group_bytes: usize,
+    bias: &[u8],
+) -> bool {
+    let w = (wide.as_ptr().cast::<u8>(), 4 * wide.len(), WIDE_PER_QUAD);
+    let Some(mut args) = GroupsArgs::new(accs, xs, segs, w, group_bytes, bias) else {
+        return false;
+    };
+    // SAFETY: as in `quad_dot_groups_dsp`, with every weight offset and length doubled (the
+    // wide layout, checked by `GroupsArgs::new` with scale 2; `u32`s are word-aligned).
+    unsafe {
+        core::arch::asm!(
+            groups_asm!("", "add r1, r1, r3, lsl #1\n", concat!("ldr r3, [r0], #4\n", wide_pair!("r3")), wide_two_pairs!()),
             inout("r0") &mut args as *mut GroupsArgs => _,
             out("r1") _,
             out("r2") _,

@@ -34,7 +34,7 @@
 //!   DSP helper returning whether it ran): that form compiles to other code on the M4 (about
 //!   1 000 more instructions per digit).
 
-use crate::format::QUAD_PAIR_BYTES;
+use crate::format::{QUAD, QUAD_PAIR_BYTES, WIDE_PER_QUAD};
 
 /// Whether this build runs the DSP kernel (Cortex-M4/M7 with the DSP extension).
 macro_rules! cfg_dsp {
@@ -59,11 +59,11 @@ macro_rules! cfg_not_dsp {
 mod portable;
 pub use portable::quad_dot_packed;
 cfg_not_dsp! {
-    pub(crate) use portable::{quad_dot_acc, widen, widen_taps};
+    pub(crate) use portable::{input_pair, quad_dot_acc, widen, widen_taps};
 }
 cfg_dsp! {
     mod dsp;
-    pub(crate) use dsp::{quad_dot_acc, widen, widen_taps};
+    pub(crate) use dsp::{input_pair, quad_dot_acc, widen, widen_taps};
 }
 // Cortex-M3 (ARMv7-M without DSP).
 #[cfg(all(
@@ -155,16 +155,29 @@ pub(crate) struct Segment {
 /// The four dot products of each of `accs.len()` consecutive weight groups (group `k`'s weights
 /// at `w[k · group_bytes..]`) with the window `xs` (in the kernel's form) over the segments
 /// `segs`, plus group `k`'s four int32 biases (little-endian, `bias[16 · k..16 · k + 16]`),
-/// written to `accs[k]`.
+/// written to `accs[k]`. With `wide` (the same groups' weights in the wide layout, see
+/// [`crate::format::widen_quad_word`]; empty when there are none) the kernel multiplies those
+/// instead.
 #[inline(always)]
 pub(crate) fn quad_dot_groups(
     accs: &mut [[i32; 4]],
     xs: &[i32],
     segs: &[Segment],
-    w: &[u8],
+    (w, wide): (&[u8], &[u32]),
     group_bytes: usize,
     bias: &[u8],
 ) {
+    if !wide.is_empty() {
+        #[cfg(all(
+            target_arch = "arm",
+            any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
+        ))]
+        if dsp::quad_dot_groups_wide_dsp(accs, xs, segs, wide, group_bytes, bias) {
+            return;
+        }
+        wide_groups_portable(accs, xs, segs, wide, group_bytes, bias);
+        return;
+    }
     #[cfg(all(
         target_arch = "arm",
         any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
@@ -172,14 +185,9 @@ pub(crate) fn quad_dot_groups(
     if dsp::quad_dot_groups_dsp(accs, xs, segs, w, group_bytes, bias) {
         return;
     }
-    for ((acc, w), b) in accs
-        .iter_mut()
-        .zip(w.chunks_exact(group_bytes))
-        .zip(bias.chunks_exact(16))
-    {
-        *acc = core::array::from_fn(|j| {
-            i32::from_le_bytes([b[4 * j], b[4 * j + 1], b[4 * j + 2], b[4 * j + 3]])
-        });
+    let groups = accs.iter_mut().zip(bias.chunks_exact(16));
+    for ((acc, b), w) in groups.zip(w.chunks_exact(group_bytes)) {
+        *acc = bias_quad(b);
         for seg in segs {
             let n = seg.end - seg.start;
             quad_dot_acc(
@@ -190,6 +198,42 @@ pub(crate) fn quad_dot_groups(
             );
         }
     }
+}
+
+/// [`quad_dot_groups`] on wide weights, one MAC at a time: every target without the DSP routine
+/// (and the DSP one when its checks fail). Out of line: it keeps the int8 path's code as it was.
+#[inline(never)]
+fn wide_groups_portable(
+    accs: &mut [[i32; 4]],
+    xs: &[i32],
+    segs: &[Segment],
+    wide: &[u32],
+    group_bytes: usize,
+    bias: &[u8],
+) {
+    let group_words = group_bytes * WIDE_PER_QUAD / 4;
+    let groups = accs.iter_mut().zip(bias.chunks_exact(16));
+    for ((acc, b), w) in groups.zip(wide.chunks_exact(group_words)) {
+        *acc = bias_quad(b);
+        for seg in segs {
+            let w = &w[seg.w_offset * WIDE_PER_QUAD / 4..];
+            let pairs = seg.start / PAIR_SLOTS..seg.end / PAIR_SLOTS;
+            for (p, w) in pairs.zip(w.chunks_exact(QUAD)) {
+                let (x0, x1) = input_pair(xs, p);
+                for (a, &w) in acc.iter_mut().zip(w) {
+                    *a += x0 * (w as i16 as i32) + x1 * ((w >> 16) as i16 as i32);
+                }
+            }
+        }
+    }
+}
+
+/// Four little-endian int32 biases (16 bytes).
+#[inline(always)]
+fn bias_quad(b: &[u8]) -> [i32; 4] {
+    core::array::from_fn(|j| {
+        i32::from_le_bytes([b[4 * j], b[4 * j + 1], b[4 * j + 2], b[4 * j + 3]])
+    })
 }
 
 /// [`quad_dot`] one weight at a time: the definition the fast kernels are tested against.

@@ -1,6 +1,6 @@
 //! The portable kernel, [`quad_dot_packed`] (every target; the one the Cortex-M0+ runs), and on
 //! every target but the DSP one the window buffer's form of the portable kernels (one
-//! sign-extended input per slot): `widen`, `widen_taps` and `quad_dot_acc` (`kernel/dsp.rs`
+//! sign-extended input per slot): `widen`, `widen_taps`, `input_pair` and `quad_dot_acc` (`kernel/dsp.rs`
 //! has the DSP target's).
 
 use super::{unpack, word};
@@ -80,6 +80,12 @@ cfg_not_dsp! {
         ];
         d.copy_from_slice(&v);
         (v[0] + v[1]) + (v[2] + v[3])
+    }
+
+    /// Input pair `p` of a window buffer in this form: slots `2p` and `2p + 1`.
+    #[inline(always)]
+    pub(crate) fn input_pair(xs: &[i32], p: usize) -> (i32, i32) {
+        (xs[2 * p], xs[2 * p + 1])
     }
 
     /// Adds [`quad_dot`](super::quad_dot) of inputs in the window buffer's form (one slot per
