@@ -347,7 +347,8 @@ impl Trainer {
         }
         let opt = |o: burn::optim::ModuleOptimizer, bytes: Vec<u8>, name: &str| {
             // Not checked with `reads_back`: a loaded optimiser writes its state back in another
-            // form until its next step, so only the file's checksum guards this section.
+            // form until its next step. What guards this section: the file's checksum, and that
+            // every state tensor names a parameter (Burn's loader panics on one that does not).
             let unreadable =
                 |e: String| anyhow::anyhow!("checkpoint {}: {name}: {e}", path.display());
             every_state_has_a_parameter(&bytes).map_err(unreadable)?;
