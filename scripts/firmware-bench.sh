@@ -28,7 +28,7 @@ run_board() { # name machine elf
     out="$(sed -n '1,/^STATS/p' "$log")"
     rm -f "$log"
     local insns macs ram stack
-    insns="$(sed -n 's/.*insns_per_digit=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+    insns="$(sed -n 's/^STATS.*insns_per_digit=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
     macs="$(sed -n 's/.*macs=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
     ram="$(sed -n 's/.*static_ram=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
     stack="$(sed -n 's/.*peak_stack=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
@@ -39,7 +39,12 @@ run_board() { # name machine elf
     fi
     local per_mac
     per_mac="$(awk -v i="$insns" -v m="$macs" 'BEGIN { printf "%.2f", i / m }')"
-    echo "$1 insns_per_digit=$insns macs=$macs insns_per_mac=$per_mac static_ram=$ram peak_stack=$stack" >&2
+    # The M4 also reports the same batch on the blob's int8 weights (`INT8 insns_per_digit=...`)
+    # before its wide-weight run.
+    local int8
+    int8="$(sed -n 's/^INT8 insns_per_digit=\([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+    [ -z "$int8" ] || int8=" int8_weights_insns_per_mac=$(awk -v i="$int8" -v m="$macs" 'BEGIN { printf "%.2f", i / m }')"
+    echo "$1 insns_per_digit=$insns macs=$macs insns_per_mac=$per_mac static_ram=$ram peak_stack=$stack$int8" >&2
     echo "$per_mac"
 }
 

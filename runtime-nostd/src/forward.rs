@@ -5,7 +5,7 @@ use crate::format::{
     Activation, LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WIDE_PER_QUAD, WeightGeometry,
 };
 use crate::kernel::{
-    MAX_CHUNK, PAIR_SLOTS, Segment, quad_dot_acc, quad_dot_groups, widen, widen_taps,
+    GroupWeights, MAX_CHUNK, PAIR_SLOTS, Segment, quad_dot_acc, quad_dot_groups, widen, widen_taps,
 };
 
 /// One validated fused layer, its tensors borrowed from the blob.
@@ -237,8 +237,10 @@ pub(crate) fn run_layer<T>(
                             let accs = &mut accs[..k];
                             // The accumulators start at the biases.
                             if fits {
-                                let wide = l.wide.get(first * gw..(first + k) * gw);
-                                let ws = (w, wide.unwrap_or_default());
+                                let ws = match l.wide.get(first * gw..(first + k) * gw) {
+                                    Some(wide) => GroupWeights::Wide(wide),
+                                    None => GroupWeights::Quad(w),
+                                };
                                 quad_dot_groups(accs, &xs, &segs[..nsegs], ws, gb, b);
                             } else {
                                 for ((acc, w), b) in accs
@@ -306,8 +308,10 @@ pub(crate) fn run_layer<T>(
                     let b = if first { &first_bias.0 } else { &ZERO_BIAS.0 };
                     let mut acc = [[0i32; QUAD]];
                     if fits {
-                        let wide = l.wide.get(group * gw..(group + 1) * gw);
-                        let ws = (w, wide.unwrap_or_default());
+                        let ws = match l.wide.get(group * gw..(group + 1) * gw) {
+                            Some(wide) => GroupWeights::Wide(wide),
+                            None => GroupWeights::Quad(w),
+                        };
                         quad_dot_groups(&mut acc, &xs, &segs[..nsegs], ws, gb, b);
                     } else {
                         acc[0] = core::array::from_fn(|j| i32_at(b, j));

@@ -4,7 +4,7 @@
 //! slot: [`widen`], [`widen_taps`]), [`quad_dot_acc`], the batched routine
 //! [`quad_dot_groups_dsp`] and [`quad_dot_dsp`].
 
-use super::Segment;
+use super::{GroupWeights, Segment};
 use crate::format::{QUAD_PAIR_BYTES, WIDE_PER_QUAD};
 
 /// Converts the int8 inputs `src` into `dst` in the kernel's form (its first
@@ -183,22 +183,25 @@ macro_rules! dsp_two_pairs {
         concat!(
             "ldrd r3, r4, [r0], #8\n",
             "ldm r1!, {{r6, r7, r8, r9}}\n",
-            "uxtb16 r5, r6\n",
-            "sxtb16 r6, r6, ror #8\n",
-            "smlad r10, r3, r5, r10\n",
-            "smladx r11, r3, r6, r11\n",
-            "uxtb16 r5, r7\n",
-            "sxtb16 r7, r7, ror #8\n",
-            "smlad r12, r3, r5, r12\n",
-            "smladx lr, r3, r7, lr\n",
-            "uxtb16 r5, r8\n",
-            "sxtb16 r8, r8, ror #8\n",
-            "smlad r10, r4, r5, r10\n",
-            "smladx r11, r4, r8, r11\n",
-            "uxtb16 r5, r9\n",
-            "sxtb16 r9, r9, ror #8\n",
-            "smlad r12, r4, r5, r12\n",
-            "smladx lr, r4, r9, lr\n",
+            quad_pair!("r3", "r6", "r7"),
+            quad_pair!("r4", "r8", "r9"),
+        )
+    };
+}
+
+/// One input pair (register `$x`) against two weight words (registers `$w0`, `$w1`, unpacked in
+/// place; `r5` scratch) into the accumulators `r10`, `r11`, `r12`, `lr`: 8 MACs, 8 instructions.
+macro_rules! quad_pair {
+    ($x:literal, $w0:literal, $w1:literal) => {
+        concat!(
+            "uxtb16 r5, ", $w0, "\n",
+            "sxtb16 ", $w0, ", ", $w0, ", ror #8\n",
+            "smlad r10, ", $x, ", r5, r10\n",
+            "smladx r11, ", $x, ", ", $w0, ", r11\n",
+            "uxtb16 r5, ", $w1, "\n",
+            "sxtb16 ", $w1, ", ", $w1, ", ror #8\n",
+            "smlad r12, ", $x, ", r5, r12\n",
+            "smladx lr, ", $x, ", ", $w1, ", lr\n",
         )
     };
 }
@@ -317,14 +320,7 @@ macro_rules! quad_one_pair {
         concat!(
             "ldr r3, [r0], #4\n",
             "ldrd r6, r7, [r1], #8\n",
-            "uxtb16 r5, r6\n",
-            "sxtb16 r6, r6, ror #8\n",
-            "smlad r10, r3, r5, r10\n",
-            "smladx r11, r3, r6, r11\n",
-            "uxtb16 r5, r7\n",
-            "sxtb16 r7, r7, ror #8\n",
-            "smlad r12, r3, r5, r12\n",
-            "smladx lr, r3, r7, lr\n",
+            quad_pair!("r3", "r6", "r7"),
         )
     };
 }
@@ -468,76 +464,73 @@ impl GroupsArgs {
     }
 }
 
+/// `asm!` of one [`groups_asm!`] template with the routine's operands: `r0` points at the
+/// [`GroupsArgs`], r1–r3 and r12 are clobbered (the routine saves and restores the rest).
+macro_rules! groups_call {
+    ($args:expr, $template:expr) => {
+        core::arch::asm!(
+            $template,
+            inout("r0") $args => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r12") _,
+        )
+    };
+}
+
 /// [`quad_dot_groups`](super::quad_dot_groups) as one asm routine (all registers its own: r4–r11
-/// and lr saved): per group, the accumulators from the biases (less `128 · Σx` for the offset
-/// weights), per segment, the pair loop of [`quad_dot_acc`] with `LDM` of four weight words (18
-/// instructions per 16 MACs, sixteen pairs per iteration), the four sums stored with one `STM`.
-/// Returns false (and does nothing) when the weights are not word-aligned or a segment is out of
-/// bounds.
+/// and lr saved): per group, the accumulators from the biases, per segment, sixteen input pairs
+/// per iteration, the four sums stored with one `STM`. On int8 weights the pair loop of
+/// [`quad_dot_acc`] with `LDM` of four weight words (18 instructions per 16 MACs) and `128 · Σx`
+/// taken off the offset weights' sums; on wide weights ([`crate::format::widen_quad_word`]) one
+/// `LDM` of four words and four `SMLAD`s per input pair, 11 instructions per 16 MACs, nothing to
+/// take off. Returns false (and does nothing) when the weights are not word-aligned or a segment
+/// is out of bounds.
 #[inline(always)]
 pub(super) fn quad_dot_groups_dsp(
     accs: &mut [[i32; 4]],
     xs: &[i32],
     segs: &[Segment],
-    w: &[u8],
+    weights: GroupWeights<'_>,
     group_bytes: usize,
     bias: &[u8],
 ) -> bool {
-    let Some(mut args) = GroupsArgs::new(accs, xs, segs, (w.as_ptr(), w.len(), 1), group_bytes, bias)
-    else {
-        return false;
+    let w = match weights {
+        GroupWeights::Quad(w) => (w.as_ptr(), w.len(), 1),
+        GroupWeights::Wide(w) => (w.as_ptr().cast::<u8>(), 4 * w.len(), WIDE_PER_QUAD),
     };
-    // SAFETY: the asm reads `xs[s.start..s.end]` and `w[k · group_bytes + s.w_offset..][..8 ·
-    // (s.end - s.start)]` for every segment `s` and group `k < groups` (checked by
-    // `GroupsArgs::new`, weights word-aligned for `LDM`/`LDRD`) and `bias[..16 · groups]`
-    // (word-aligned for `LDM`), writes `accs[..groups]` and `args`, and restores every register
-    // it uses but r0–r3 and r12 (declared clobbered).
-    unsafe {
-        core::arch::asm!(
-            groups_asm!(
-                "ldr r5, [r6, #40]\nsub r10, r10, r5\nsub r12, r12, r5\n",
-                "add r1, r1, r3\n",
-                quad_one_pair!(),
-                dsp_two_pairs!()
-            ),
-            inout("r0") &mut args as *mut GroupsArgs => _,
-            out("r1") _,
-            out("r2") _,
-            out("r3") _,
-            out("r12") _,
-        );
-    }
-    true
-}
-
-/// [`quad_dot_groups_dsp`] on wide weights (`wide`, the groups' weights in the wide layout,
-/// [`crate::format::widen_quad_word`]): per input pair one `LDM` of four words and four
-/// `SMLAD`s, 11 instructions per 16 MACs; no offset to take off. `group_bytes` and the segments'
-/// weight offsets are in int8-layout bytes, as for [`quad_dot_groups_dsp`].
-#[inline(always)]
-pub(super) fn quad_dot_groups_wide_dsp(
-    accs: &mut [[i32; 4]],
-    xs: &[i32],
-    segs: &[Segment],
-    wide: &[u32],
-    group_bytes: usize,
-    bias: &[u8],
-) -> bool {
-    let w = (wide.as_ptr().cast::<u8>(), 4 * wide.len(), WIDE_PER_QUAD);
     let Some(mut args) = GroupsArgs::new(accs, xs, segs, w, group_bytes, bias) else {
         return false;
     };
-    // SAFETY: as in `quad_dot_groups_dsp`, with every weight offset and length doubled (the
-    // wide layout, checked by `GroupsArgs::new` with scale 2; `u32`s are word-aligned).
+    let args = &mut args as *mut GroupsArgs;
+    // SAFETY: the asm reads `xs[s.start..s.end]` and the weights `w[k · group_bytes +
+    // s.w_offset..][..8 · (s.end - s.start)]` (every offset and length doubled for wide weights)
+    // for every segment `s` and group `k < groups`, and `bias[..16 · groups]`, all checked by
+    // `GroupsArgs::new` (weights and biases word-aligned for `LDM`/`LDRD`); it writes
+    // `accs[..groups]` and `args`, and restores every register it uses but r0–r3 and r12
+    // (declared clobbered).
     unsafe {
-        core::arch::asm!(
-            groups_asm!("", "add r1, r1, r3, lsl #1\n", concat!("ldr r3, [r0], #4\n", wide_pair!("r3")), wide_two_pairs!()),
-            inout("r0") &mut args as *mut GroupsArgs => _,
-            out("r1") _,
-            out("r2") _,
-            out("r3") _,
-            out("r12") _,
-        );
+        match weights {
+            GroupWeights::Quad(_) => groups_call!(
+                args,
+                groups_asm!(
+                    "ldr r5, [r6, #40]\nsub r10, r10, r5\nsub r12, r12, r5\n",
+                    "add r1, r1, r3\n",
+                    quad_one_pair!(),
+                    dsp_two_pairs!()
+                )
+            ),
+            GroupWeights::Wide(_) => groups_call!(
+                args,
+                groups_asm!(
+                    "",
+                    "add r1, r1, r3, lsl #1\n",
+                    concat!("ldr r3, [r0], #4\n", wide_pair!("r3")),
+                    wide_two_pairs!()
+                )
+            ),
+        }
     }
     true
 }

@@ -152,39 +152,44 @@ pub(crate) struct Segment {
     pub(crate) sum: i32,
 }
 
-/// The four dot products of each of `accs.len()` consecutive weight groups (group `k`'s weights
-/// at `w[k · group_bytes..]`) with the window `xs` (in the kernel's form) over the segments
-/// `segs`, plus group `k`'s four int32 biases (little-endian, `bias[16 · k..16 · k + 16]`),
-/// written to `accs[k]`. With `wide` (the same groups' weights in the wide layout, see
-/// [`crate::format::widen_quad_word`]; empty when there are none) the kernel multiplies those
-/// instead.
+/// The weights of a batch of consecutive groups (group `k`'s at `k · group_bytes` bytes of the
+/// quad layout): the blob's int8 quad layout, or the same in the wide layout
+/// ([`crate::format::widen_quad_word`], every offset doubled).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum GroupWeights<'a> {
+    /// The blob's quad layout.
+    Quad(&'a [u8]),
+    /// The wide layout (`crate::Model::use_wide_weights`).
+    Wide(&'a [u32]),
+}
+
+/// The four dot products of each of `accs.len()` consecutive weight groups (`weights`, group
+/// `k`'s at byte `k · group_bytes` of the quad layout) with the window `xs` (in the kernel's form)
+/// over the segments `segs`, plus group `k`'s four int32 biases (little-endian, `bias[16 ·
+/// k..16 · k + 16]`), written to `accs[k]`.
 #[inline(always)]
 pub(crate) fn quad_dot_groups(
     accs: &mut [[i32; 4]],
     xs: &[i32],
     segs: &[Segment],
-    (w, wide): (&[u8], &[u32]),
+    weights: GroupWeights<'_>,
     group_bytes: usize,
     bias: &[u8],
 ) {
-    if !wide.is_empty() {
-        #[cfg(all(
-            target_arch = "arm",
-            any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
-        ))]
-        if dsp::quad_dot_groups_wide_dsp(accs, xs, segs, wide, group_bytes, bias) {
-            return;
-        }
-        wide_groups_portable(accs, xs, segs, wide, group_bytes, bias);
-        return;
-    }
     #[cfg(all(
         target_arch = "arm",
         any(target_feature = "dsp", all(feature = "dsp", target_abi = "eabihf"))
     ))]
-    if dsp::quad_dot_groups_dsp(accs, xs, segs, w, group_bytes, bias) {
+    if dsp::quad_dot_groups_dsp(accs, xs, segs, weights, group_bytes, bias) {
         return;
     }
+    let w = match weights {
+        GroupWeights::Quad(w) => w,
+        GroupWeights::Wide(wide) => {
+            let group_words = group_bytes * WIDE_PER_QUAD / 4;
+            return wide_groups_portable(accs, (xs, segs), wide.chunks_exact(group_words), bias);
+        }
+    };
     let groups = accs.iter_mut().zip(bias.chunks_exact(16));
     for ((acc, b), w) in groups.zip(w.chunks_exact(group_bytes)) {
         *acc = bias_quad(b);
@@ -200,20 +205,17 @@ pub(crate) fn quad_dot_groups(
     }
 }
 
-/// [`quad_dot_groups`] on wide weights, one MAC at a time: every target without the DSP routine
-/// (and the DSP one when its checks fail). Out of line: it keeps the int8 path's code as it was.
+/// [`quad_dot_groups`] on wide weights (one chunk per group), one MAC at a time: every target
+/// without the DSP routine (and the DSP one when its checks fail). Out of line: it keeps the int8
+/// path's code as it was.
 #[inline(never)]
 fn wide_groups_portable(
     accs: &mut [[i32; 4]],
-    xs: &[i32],
-    segs: &[Segment],
-    wide: &[u32],
-    group_bytes: usize,
+    (xs, segs): (&[i32], &[Segment]),
+    wide: core::slice::ChunksExact<'_, u32>,
     bias: &[u8],
 ) {
-    let group_words = group_bytes * WIDE_PER_QUAD / 4;
-    let groups = accs.iter_mut().zip(bias.chunks_exact(16));
-    for ((acc, b), w) in groups.zip(wide.chunks_exact(group_words)) {
+    for ((acc, b), w) in accs.iter_mut().zip(bias.chunks_exact(16)).zip(wide) {
         *acc = bias_quad(b);
         for seg in segs {
             let w = &w[seg.w_offset * WIDE_PER_QUAD / 4..];
