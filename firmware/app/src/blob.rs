@@ -26,32 +26,3 @@ static ALIGNED: &AlignedAs<Align16, [u8]> = &AlignedAs {
 /// assert_eq!(tinygan_fw::blob::BLOB.as_ptr() as usize % tinygan_fw::blob::BLOB_ALIGN, 0);
 /// ```
 pub static BLOB: &[u8] = &ALIGNED.bytes;
-
-/// The embedded blob's weights in the wide layout (feature `wide`, built by `build.rs` with
-/// runtime-nostd's `Model::wide_weights`), for `Model::use_wide_weights`, which checks them.
-///
-/// ```
-/// # #[cfg(feature = "wide")] {
-/// let mut model = runtime_nostd::Model::parse(tinygan_fw::blob::BLOB).unwrap();
-/// assert!(model.use_wide_weights(tinygan_fw::blob::WIDE).is_ok());
-/// # }
-/// ```
-#[cfg(feature = "wide")]
-pub static WIDE: &[u32] = {
-    const BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wide.bin"));
-    const WORDS: [u32; BYTES.len() / 4] = {
-        let mut words = [0u32; BYTES.len() / 4];
-        let mut i = 0;
-        while i < words.len() {
-            words[i] = u32::from_le_bytes([
-                BYTES[4 * i],
-                BYTES[4 * i + 1],
-                BYTES[4 * i + 2],
-                BYTES[4 * i + 3],
-            ]);
-            i += 1;
-        }
-        words
-    };
-    &WORDS
-};

@@ -2,7 +2,7 @@
 //! Arm MPS2 AN386 board as QEMU emulates it (`-machine mps2-an386`). No display: it generates the
 //! grid the LM3S6965 firmware draws at boot (batch 0, 8 digits) twice, first with the blob's int8
 //! weights, then with the weights pre-widened to int16 pairs at build time
-//! (`tinygan_fw::blob::WIDE`), and reports over semihosting, in the LM3S6965's format:
+//! (`WIDE`, built by `build.rs`), and reports over semihosting, in the LM3S6965's format:
 //! * `MEM static_ram=<bytes> stack_room=<bytes>`;
 //! * `MODEL z_dim=<n> num_classes=<n> macs=<n>`;
 //! * `INT8 insns_per_digit=<n> crc32=<hex>,...`: the int8 weights' figures (as below);
@@ -26,9 +26,28 @@ use cortex_m::peripheral::{SYST, syst::SystClkSource};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch, format::crc32};
-use tinygan_fw::{
-    MAX_Z,
-    blob::{BLOB, WIDE},
+use tinygan_fw::{MAX_Z, blob::BLOB};
+
+/// The embedded blob's weights in the wide layout, built by `build.rs` (`Model::wide_weights`),
+/// for `Model::use_wide_weights`, which checks them against the blob.
+static WIDE: &[u32] = {
+    const BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wide.bin"));
+    const WORDS: [u32; BYTES.len() / 4] = {
+        let mut words = [0u32; BYTES.len() / 4];
+        let mut i = 0;
+        while i < words.len() {
+            let b = [
+                BYTES[4 * i],
+                BYTES[4 * i + 1],
+                BYTES[4 * i + 2],
+                BYTES[4 * i + 3],
+            ];
+            words[i] = u32::from_le_bytes(b);
+            i += 1;
+        }
+        words
+    };
+    &WORDS
 };
 
 /// Fills the unused stack with this; whatever is overwritten was used.
