@@ -26,6 +26,7 @@ pub mod blob;
 pub mod buttons;
 pub mod dither;
 pub mod layout;
+pub mod speed;
 
 use core::fmt::Write as _;
 

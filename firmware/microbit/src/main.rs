@@ -24,8 +24,8 @@ use core::{
 use cortex_m::peripheral::{SYST, syst::SystClkSource};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch, format::crc32};
-use tinygan_fw::{MAX_Z, blob::BLOB};
+use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch};
+use tinygan_fw::{MAX_Z, blob::BLOB, speed::timed_batch};
 
 /// Fills the unused stack with this; whatever is overwritten was used.
 const PAINT: u32 = 0x5ca1_ab1e;
@@ -134,21 +134,11 @@ fn main() -> ! {
         model.macs()
     );
 
-    let mut ticks = 0u64;
     let mut crcs = [0u32; DIGITS as usize];
-    for (index, crc) in (0..DIGITS).zip(&mut crcs) {
-        let mut pixels = [0u8; 784];
-        let start = SYST::get_current();
-        let mut z = [0f32; MAX_Z];
-        let z = &mut z[..model.z_dim()];
-        runtime_nostd::latent(0, index, z);
-        let label = (model.num_classes() > 0).then(|| (index % model.num_classes() as u32) as u8);
-        if let Err(error) = model.generate(z, label, scratch, &mut pixels) {
-            fail(&error);
-        }
-        ticks += ticks_since(start) as u64;
-        *crc = crc32(&pixels);
-    }
+    let ticks = match timed_batch(&model, scratch, &mut crcs, SYST::get_current, ticks_since) {
+        Ok(ticks) => ticks,
+        Err(error) => fail(&error),
+    };
     hprintln!(
         "STATS digits={} insns_per_digit={} peak_stack={}",
         DIGITS,

@@ -25,8 +25,8 @@ use core::{
 use cortex_m::peripheral::{SYST, syst::SystClkSource};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch, format::crc32};
-use tinygan_fw::{MAX_Z, blob::BLOB};
+use runtime_nostd::{Model, TINY_SCRATCH, TinyScratch};
+use tinygan_fw::{MAX_Z, blob::BLOB, speed::timed_batch};
 
 /// The embedded blob's weights in the wide layout, built by `build.rs` (`Model::wide_weights`),
 /// for `Model::use_wide_weights`, which checks them against the blob.
@@ -124,31 +124,21 @@ fn fail(what: &dyn core::fmt::Display) -> ! {
     }
 }
 
-/// Generates the batch (seed 0, [`DIGITS`] digits): instructions per digit and each digit's
-/// CRC-32. Not inlined: its frame (a digit's pixels) exists once, during generation only.
-#[inline(never)]
+/// Generates the batch ([`tinygan_fw::speed::timed_batch`], [`DIGITS`] digits): instructions per
+/// digit and each digit's CRC-32.
 fn run_batch(
     model: &Model<'_>,
     scratch: &mut TinyScratch,
     calibration_ticks: u64,
 ) -> (u64, [u32; DIGITS as usize]) {
-    let mut ticks = 0u64;
     let mut crcs = [0u32; DIGITS as usize];
-    for (index, crc) in (0..DIGITS).zip(&mut crcs) {
-        let mut pixels = [0u8; 784];
-        let start = SYST::get_current();
-        let mut z = [0f32; MAX_Z];
-        let z = &mut z[..model.z_dim()];
-        runtime_nostd::latent(0, index, z);
-        let label = (model.num_classes() > 0).then(|| (index % model.num_classes() as u32) as u8);
-        if let Err(error) = model.generate(z, label, scratch, &mut pixels) {
-            fail(&error);
-        }
-        ticks += ticks_since(start) as u64;
-        *crc = crc32(&pixels);
+    match timed_batch(model, scratch, &mut crcs, SYST::get_current, ticks_since) {
+        Ok(ticks) => (
+            ticks * CALIBRATION_INSNS / (calibration_ticks * DIGITS as u64),
+            crcs,
+        ),
+        Err(error) => fail(&error),
     }
-    let insns = ticks * CALIBRATION_INSNS / (calibration_ticks * DIGITS as u64);
-    (insns, crcs)
 }
 
 /// CRC-32s as comma-separated hex.
