@@ -35,6 +35,19 @@ impl Layer<'_> {
     pub(crate) fn out_len(&self) -> usize {
         self.out_shape[0] * self.out_shape[1] * self.out_shape[2]
     }
+    /// The weights of `groups` for the kernel: their wide words when the model has them, else
+    /// `quad` (the same groups' quad-layout bytes).
+    fn group_weights<'w>(
+        &'w self,
+        quad: &'w [u8],
+        groups: core::ops::Range<usize>,
+    ) -> GroupWeights<'w> {
+        let words = self.geom.group_bytes() * WIDE_PER_QUAD / 4;
+        match self.wide.get(groups.start * words..groups.end * words) {
+            Some(wide) => GroupWeights::Wide(wide),
+            None => GroupWeights::Quad(quad),
+        }
+    }
 }
 
 pub(crate) fn as_i8(b: &[u8]) -> &[i8] {
@@ -210,8 +223,6 @@ pub(crate) fn run_layer<T>(
                 }
             };
             let gb = g.group_bytes();
-            // Words of one group's wide weights (when the model has them).
-            let gw = gb * WIDE_PER_QUAD / 4;
             if cout.is_multiple_of(QUAD) {
                 // Every preset: a group is four consecutive channels of one phase, one position
                 // check per run of groups of one phase, up to BATCH groups per kernel call.
@@ -237,10 +248,7 @@ pub(crate) fn run_layer<T>(
                             let accs = &mut accs[..k];
                             // The accumulators start at the biases.
                             if fits {
-                                let ws = match l.wide.get(first * gw..(first + k) * gw) {
-                                    Some(wide) => GroupWeights::Wide(wide),
-                                    None => GroupWeights::Quad(w),
-                                };
+                                let ws = l.group_weights(w, first..first + k);
                                 quad_dot_groups(accs, &xs, &segs[..nsegs], ws, gb, b);
                             } else {
                                 for ((acc, w), b) in accs
@@ -308,10 +316,7 @@ pub(crate) fn run_layer<T>(
                     let b = if first { &first_bias.0 } else { &ZERO_BIAS.0 };
                     let mut acc = [[0i32; QUAD]];
                     if fits {
-                        let ws = match l.wide.get(group * gw..(group + 1) * gw) {
-                            Some(wide) => GroupWeights::Wide(wide),
-                            None => GroupWeights::Quad(w),
-                        };
+                        let ws = l.group_weights(w, group..group + 1);
                         quad_dot_groups(&mut acc, &xs, &segs[..nsegs], ws, gb, b);
                     } else {
                         acc[0] = core::array::from_fn(|j| i32_at(b, j));

@@ -118,11 +118,13 @@ impl<'a> Model<'a> {
     /// ```
     #[cfg(feature = "alloc")]
     pub fn wide_weights(&self) -> alloc::vec::Vec<u32> {
-        self.layers
-            .iter()
-            .flat_map(|l| l.weight.chunks_exact(4))
-            .flat_map(|w| widen_quad_word(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
-            .collect()
+        self.widened_words().flatten().collect()
+    }
+
+    /// Every quad-layout word of every layer's weights, widened ([`widen_quad_word`]), in order.
+    fn widened_words(&self) -> impl Iterator<Item = [u32; 2]> + '_ {
+        let words = self.layers.iter().flat_map(|l| l.weight.chunks_exact(4));
+        words.map(|w| widen_quad_word(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
     }
 
     /// Makes this model multiply with `wide` (its [`wide_weights`](Self::wide_weights), e.g. in
@@ -161,9 +163,8 @@ impl<'a> Model<'a> {
         if actual_words != expected_words {
             return Err(mismatch(None));
         }
-        let quads = self.layers.iter().flat_map(|l| l.weight.chunks_exact(4));
-        for (k, (w, pair)) in quads.zip(wide.chunks_exact(2)).enumerate() {
-            if widen_quad_word(u32::from_le_bytes([w[0], w[1], w[2], w[3]])) != [pair[0], pair[1]] {
+        for (k, (want, pair)) in self.widened_words().zip(wide.chunks_exact(2)).enumerate() {
+            if want != [pair[0], pair[1]] {
                 return Err(mismatch(Some(2 * k)));
             }
         }
@@ -309,19 +310,12 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
-    /// The shipped blob's weights widened here, word by word (without the `alloc` feature).
-    fn widened(model: &Model<'_>) -> Vec<u32> {
-        let words = model.layers.iter().flat_map(|l| l.weight.chunks_exact(4));
-        words
-            .flat_map(|w| widen_quad_word(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
-            .collect()
-    }
-
     #[test]
     fn wide_weights_from_another_blob_are_refused_at_the_first_wrong_word() {
         let blob = std::fs::read("../firmware/assets/tiny.tgb").unwrap();
         let model = Model::parse(&blob).unwrap();
-        let mut wide = widened(&model);
+        // `wide_weights` without the `alloc` feature.
+        let mut wide: Vec<u32> = model.widened_words().flatten().collect();
         assert!(model.clone().use_wide_weights(&wide).is_ok());
         let n = wide.len();
         wide[n / 2] ^= 1 << 16;
