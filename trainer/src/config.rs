@@ -87,6 +87,61 @@ pub struct TrainConfig {
     pub r1_every: Option<u64>,
 }
 
+/// What `--resume` may change in a run from its checkpoint on: the learning rates and the moving
+/// average's decay (a cool-down), nothing that defines the models or the objective. The run's
+/// config records the new values, so a later resume continues with them bit-exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Retune {
+    /// New learning rate of both networks (`--lr`; replaces `lr_g` / `lr_d` unless those are set).
+    pub lr: Option<f64>,
+    /// New generator learning rate (`--lr-g`).
+    pub lr_g: Option<f64>,
+    /// New critic learning rate (`--lr-d`).
+    pub lr_d: Option<f64>,
+    /// New decay of the moving average (`--ema`, > 0: a run keeps its average or its lack of one).
+    pub ema: Option<f64>,
+}
+
+impl Retune {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        *self == Retune::default()
+    }
+
+    /// `cfg` with these changes, checked as a new config is.
+    ///
+    /// ```
+    /// use trainer::config::{Retune, TrainConfig};
+    /// use trainer::model::Preset;
+    /// use trainer::objective::Loss;
+    /// let cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::NsGan);
+    /// let cooled = Retune { lr: Some(5e-5), ema: Some(0.999), ..Retune::default() }.apply(&cfg).unwrap();
+    /// assert_eq!((cooled.optim.lr_g(), cooled.optim.lr_d(), cooled.ema), (5e-5, 5e-5, Some(0.999)));
+    /// // A run without a moving average cannot grow one halfway.
+    /// let plain = cfg.clone().with_ema(Some(0.0));
+    /// assert!(Retune { ema: Some(0.999), ..Retune::default() }.apply(&plain).is_err());
+    /// ```
+    pub fn apply(&self, cfg: &TrainConfig) -> anyhow::Result<TrainConfig> {
+        let mut out = cfg.clone();
+        let optim = &mut out.optim;
+        if let Some(lr) = self.lr {
+            (optim.lr, optim.lr_g, optim.lr_d) = (lr, None, None);
+        }
+        optim.lr_g = self.lr_g.or(optim.lr_g);
+        optim.lr_d = self.lr_d.or(optim.lr_d);
+        if let Some(e) = self.ema {
+            anyhow::ensure!(
+                cfg.keeps_average() && e > 0.0,
+                "--ema {e} on --resume: a run keeps the moving average it started with (or its \
+                 lack of one); only its decay can change, to a value in (0, 1)"
+            );
+            out.ema = Some(e);
+        }
+        out.validate()?;
+        Ok(out)
+    }
+}
+
 /// The data a preset trains on: the toy preset always learns the 2-D ring, the image presets
 /// `requested` (the one place this rule lives).
 pub fn dataset_for(preset: Preset, requested: Dataset) -> Dataset {

@@ -13,7 +13,7 @@ use cpu_time::ProcessTime;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::checkpoint_iteration;
-use crate::config::TrainConfig;
+use crate::config::{Retune, TrainConfig};
 use crate::data::{TrainData, gaussians8_centers};
 use crate::eval::{FcdProbe, quick_fcd};
 use crate::report::{self, MetricsCsv, MetricsRow};
@@ -59,6 +59,8 @@ pub struct RunOptions {
     /// Train up to this many iterations on resume (overrides the saved config; must lie beyond the
     /// checkpoint).
     pub iters_override: Option<u64>,
+    /// New learning rates or averaging decay from the checkpoint on (on resume).
+    pub retune: Retune,
     /// Measure sample quality during training.
     pub eval: Option<EvalHook>,
     /// End the run (checkpoint, outputs, as at its last iteration) once its training steps have
@@ -135,6 +137,10 @@ pub fn resume(
     if let Some(n) = opts.iters_override {
         ensure_beyond(run.path(), n, trainer.iteration)?;
         trainer.cfg.iters = n;
+        run.write_config(&trainer.cfg)?;
+    }
+    if !opts.retune.is_empty() {
+        trainer.cfg = opts.retune.apply(&trainer.cfg)?;
         run.write_config(&trainer.cfg)?;
     }
     Session::open(trainer, run, opts)?.drive()

@@ -4,7 +4,7 @@
 //! Its own test binary, so that no other training runs in the process at the same time.
 
 use burn::prelude::*;
-use trainer::config::TrainConfig;
+use trainer::config::{Retune, TrainConfig};
 use trainer::model::Preset;
 use trainer::objective::Loss;
 use trainer::run::{self, RunOptions};
@@ -142,6 +142,89 @@ fn interrupted_and_resumed_run_ends_with_identical_weights() {
 /// `--cpu-budget`: the run ends at the first iteration whose training steps bring the process CPU
 /// time (`cpu_s`, which only grows) to the budget, as a finished run (checkpoint written); a
 /// resumed run counts the CPU time of the earlier session.
+/// `--resume --lr … --ema …` (a cool-down): the new values train from the checkpoint on, are
+/// recorded in the run, and a later plain resume keeps them, bit-exactly.
+#[test]
+fn a_retuned_resume_keeps_its_new_rates_through_later_resumes() {
+    let cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::NsGan)
+        .with_batch(8)
+        .with_iters(7)
+        .with_sample_every(1_000)
+        .with_checkpoint_every(1_000)
+        .with_seed(9);
+    let dev = Device::flex();
+    let opts = |stop_after: Option<u64>, retune: Retune| RunOptions {
+        quiet: true,
+        stop_after,
+        retune,
+        ..Default::default()
+    };
+    let cool = Retune {
+        lr: Some(1e-5),
+        ema: Some(0.9),
+        ..Retune::default()
+    };
+    let data = || synthetic_digits(64);
+    let first_four = |dir: &std::path::Path| {
+        run::start(
+            cfg.clone(),
+            &locked(dir),
+            &dev,
+            data(),
+            &opts(Some(4), Retune::default()),
+        )
+        .unwrap();
+    };
+    // Cooled at 4, straight to the end.
+    let one = tempfile::tempdir().unwrap();
+    first_four(one.path());
+    let s = run::resume(&locked(one.path()), &dev, data(), &opts(None, cool)).unwrap();
+    assert_eq!((s.iteration, s.finished), (7, true));
+    // Cooled at 4, stopped at 5, then resumed without flags.
+    let two = tempfile::tempdir().unwrap();
+    first_four(two.path());
+    run::resume(&locked(two.path()), &dev, data(), &opts(Some(1), cool)).unwrap();
+    let s = run::resume(
+        &locked(two.path()),
+        &dev,
+        data(),
+        &opts(None, Retune::default()),
+    )
+    .unwrap();
+    assert_eq!((s.iteration, s.finished), (7, true));
+    // Not cooled.
+    let plain = tempfile::tempdir().unwrap();
+    first_four(plain.path());
+    run::resume(
+        &locked(plain.path()),
+        &dev,
+        data(),
+        &opts(None, Retune::default()),
+    )
+    .unwrap();
+
+    let load =
+        |dir: &std::path::Path| Trainer::load(&run::checkpoint_path(dir), &dev, data()).unwrap();
+    let (a, b, c) = (load(one.path()), load(two.path()), load(plain.path()));
+    for t in [&a, &b] {
+        assert_eq!((t.cfg.optim.lr_g(), t.cfg.optim.lr_d()), (1e-5, 1e-5));
+        assert_eq!(t.cfg.ema, Some(0.9));
+    }
+    let saved = run::read_config(two.path()).unwrap();
+    assert_eq!((saved.optim.lr, saved.ema), (1e-5, Some(0.9)));
+    assert_eq!(
+        flat(&a.generator),
+        flat(&b.generator),
+        "generator weights differ"
+    );
+    assert_eq!(flat(&a.sampling_generator()), flat(&b.sampling_generator()));
+    assert_ne!(
+        flat(&a.generator),
+        flat(&c.generator),
+        "the new learning rate changed nothing"
+    );
+}
+
 #[test]
 fn a_cpu_budget_ends_the_run_at_the_first_iteration_that_reaches_it() {
     let cfg = TrainConfig::with_defaults(Preset::Tiny, Loss::NsGan)

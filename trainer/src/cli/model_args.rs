@@ -5,7 +5,7 @@ use clap::Args;
 use super::values::{CriticArg, LossArg, OptimizerArg, PresetArg};
 use crate::config::{
     DEFAULT_BATCH, DEFAULT_CLIP, DEFAULT_LAMBDA, DEFAULT_PRESET, DEFAULT_R1_EVERY, DEFAULT_SEED,
-    TrainConfig,
+    Retune, TrainConfig,
 };
 use crate::data::Dataset;
 use crate::model::Preset;
@@ -116,6 +116,41 @@ impl ModelArgs {
         r
     }
 
+    /// What these arguments change in a run on `--resume`: only the learning rates and the
+    /// averaging decay may; any other model or objective flag is an error (the run keeps its own).
+    /// A flag given at its default value cannot be told apart from one left out, and passes.
+    pub fn retune(&self) -> anyhow::Result<Retune> {
+        let fixed = [
+            ("--preset", self.preset() != DEFAULT_PRESET),
+            ("--loss", self.loss.is_some()),
+            ("--conditional", self.conditional),
+            ("--spectral-norm", self.spectral_norm),
+            ("--critic", self.critic != CriticArg::Standard),
+            ("--n-critic", self.n_critic.is_some()),
+            ("--batch", self.batch != DEFAULT_BATCH),
+            ("--optimizer", self.optimizer.is_some()),
+            ("--beta1", self.beta1.is_some()),
+            ("--beta2", self.beta2.is_some()),
+            ("--lambda", self.lambda != DEFAULT_LAMBDA),
+            ("--r1", self.r1.is_some()),
+            ("--r1-every", self.r1_every != DEFAULT_R1_EVERY),
+            ("--clip", self.clip != DEFAULT_CLIP),
+            ("--seed", self.seed != DEFAULT_SEED),
+        ];
+        if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} cannot change on --resume (the run keeps its config.json); only --lr, \
+                 --lr-g, --lr-d and --ema can"
+            );
+        }
+        Ok(Retune {
+            lr: self.lr,
+            lr_g: self.lr_g,
+            lr_d: self.lr_d,
+            ema: self.ema,
+        })
+    }
+
     /// The training config these arguments describe.
     pub fn config(&self, dataset: Dataset) -> TrainConfig {
         let recipe = self.recipe();
@@ -168,6 +203,36 @@ mod tests {
         assert_eq!((r.r1, r.n_critic), (Some(2.0), 3));
         // --r1 0 turns a recipe's R1 off.
         assert_eq!(model(&["--r1", "0"]).recipe().r1, None);
+    }
+
+    #[test]
+    fn resume_takes_learning_rates_and_averaging_and_refuses_the_rest() {
+        let r = model(&["--lr", "5e-5", "--lr-d", "1e-4", "--ema", "0.999"])
+            .retune()
+            .unwrap();
+        assert_eq!(
+            r,
+            Retune {
+                lr: Some(5e-5),
+                lr_g: None,
+                lr_d: Some(1e-4),
+                ema: Some(0.999)
+            }
+        );
+        assert!(model(&[]).retune().unwrap().is_empty());
+        for (args, flag) in [
+            (&["--loss", "hinge"][..], "--loss"),
+            (&["--batch", "128"], "--batch"),
+            (&["--conditional"], "--conditional"),
+            (&["--preset", "dcgan"], "--preset"),
+            (&["--r1", "2"], "--r1"),
+        ] {
+            let e = model(args).retune().unwrap_err().to_string();
+            assert!(
+                e.starts_with(flag) && e.contains("--resume"),
+                "{args:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct TrainArgs {
     #[arg(long)]
     run: Option<PathBuf>,
     /// Continue the run in --run from its checkpoint (its saved config is used; --iters N moves its
-    /// end to iteration N, which must lie beyond the checkpoint).
+    /// end to iteration N, which must lie beyond the checkpoint; --lr, --lr-g, --lr-d and --ema
+    /// change the learning rates and the averaging from here on, e.g. to cool a run down).
     #[arg(long)]
     resume: bool,
     /// Sample grid every N iterations.
@@ -135,6 +136,7 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
         stop_after: None,
         quiet: false,
         iters_override: None,
+        retune: Default::default(),
         eval: None,
         cpu_budget_s: a.cpu_budget,
         time_budget_s: a.time_budget,
@@ -146,8 +148,11 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
         if !run_dir.is_dir() {
             anyhow::bail!("--resume: {} does not exist", run_dir.display());
         }
+        let retune = a.model.retune()?;
         let lock = run.lock()?;
         let cfg = run.read_config()?;
+        // Checked here too, before data loading, so a bad value fails at once.
+        retune.apply(&cfg)?;
         // Before minutes of data loading or classifier training.
         run::check_resume(&run_dir, a.iters)?;
         let opts = RunOptions {
@@ -158,6 +163,7 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
         eprintln!("resuming {} on {}", run_dir.display(), chosen.description);
         let opts = RunOptions {
             iters_override: a.iters,
+            retune,
             ..opts
         };
         let summary = run::resume(&lock, &chosen.device, data, &opts)?;
