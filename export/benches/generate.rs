@@ -1,7 +1,12 @@
 //! µs per generated digit on the host: `runtime-nostd` (int8, one image) side by side with tract
 //! running the same model's fp32 and int8 (QDQ) ONNX (batch 1).
 //!
-//! `cargo bench -p export --bench generate`
+//! `runtime-nostd int8` multiplies the blob's int8 weights; `runtime-nostd int8 wide` first hands
+//! the model its wide weights (`Model::wide_weights`, built once before timing, then
+//! `Model::use_wide_weights`), as a host user would: the same bytes out, faster on x86-64 (SSE2,
+//! AVX2 or AVX-512 VNNI kernels, chosen at run time).
+//!
+//! `cargo bench --workspace --bench generate` (`-- tiny` for one preset)
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use export::spec::Preset;
@@ -32,18 +37,26 @@ fn bench(c: &mut Criterion) {
         let spec = random_spec(preset, false, 1);
         let blob = write_blob(&spec, &opts).unwrap();
         let model = Model::parse(&blob).unwrap();
+        let wide = model.wide_weights();
+        let mut wide_model = model.clone();
+        wide_model.use_wide_weights(&wide).unwrap();
         let (z, _) = fixed_latents(&spec, 3, 1);
         let mut group = c.benchmark_group(preset.name());
         let mut scratch = Box::new(Scratch::<MAX_PRESET_SCRATCH>::new());
         let mut out = [0u8; 784];
-        group.bench_function("runtime-nostd int8", |b| {
-            b.iter(|| {
-                model
-                    .generate(black_box(&z), None, &mut *scratch, &mut out)
-                    .unwrap();
-                black_box(&out);
-            })
-        });
+        for (name, model) in [
+            ("runtime-nostd int8", &model),
+            ("runtime-nostd int8 wide", &wide_model),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    model
+                        .generate(black_box(&z), None, &mut *scratch, &mut out)
+                        .unwrap();
+                    black_box(&out);
+                })
+            });
+        }
         for (name, bytes) in [
             ("tract fp32", onnx_fp32(&spec).unwrap()),
             ("tract int8 QDQ", onnx_int8(&spec, &opts).unwrap()),

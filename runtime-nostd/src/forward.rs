@@ -111,6 +111,8 @@ fn dot_by_chunks(
 
 /// Runs one validated layer; `epilogue(acc, requant_exp)` turns each accumulator (bias included)
 /// into an output. Not inlined: one stack frame (window buffer) at a time, whichever layer runs.
+/// On x86-64 the layer goes to the host's own loop (`forward/x86.rs`) when it takes it (wide
+/// weights, or AVX2 at run time; an even number of input channels).
 #[inline(never)]
 pub(crate) fn run_layer<T>(
     l: &Layer<'_>,
@@ -119,6 +121,15 @@ pub(crate) fn run_layer<T>(
     out: &mut [T],
     epilogue: impl Fn(i32, i32) -> T,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let level = crate::kernel::x86::level();
+        if let Some(w) = x86::pick(level, l)
+            && x86::run_layer_x86(level, w, l, x, bias, out, &epilogue)
+        {
+            return;
+        }
+    }
     let g = l.geom;
     let cin = g.cin;
     let pairs_bytes = g.pairs() * QUAD_PAIR_BYTES;
@@ -336,3 +347,5 @@ pub(crate) fn run_layer<T>(
 
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;

@@ -129,8 +129,10 @@ impl<'a> Model<'a> {
 
     /// Makes this model multiply with `wide` (its [`wide_weights`](Self::wide_weights), e.g. in
     /// flash) instead of unpacking the int8 weights: on a Cortex-M4 with the DSP extension (crate
-    /// feature `dsp`) 11 instead of 18 instructions per 16 MACs, for twice the weights' flash;
-    /// elsewhere a plain kernel. Outputs are identical either way.
+    /// feature `dsp`) 11 instead of 18 instructions per 16 MACs, for twice the weights' flash; on
+    /// x86-64 `PMADDWD`/`VPMADDWD`/`VPDPWSSD` straight on the words (SSE2, AVX2 or AVX-512 VNNI,
+    /// chosen at run time; layers over 512 KB of wide weights keep reading the int8 ones with
+    /// AVX2, half the bytes); elsewhere a plain kernel. Outputs are identical either way.
     ///
     /// Checks every word against the blob first (one pass over the weights) and refuses wide
     /// weights built from another blob with [`BlobError::WideWeightsMismatch`], leaving the model

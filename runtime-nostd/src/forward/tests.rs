@@ -122,6 +122,27 @@ fn reference(c: &Case) -> Vec<i32> {
 /// The runtime's layer on the same case: weights packed into the quad layout, and multiplied in
 /// the wide layout when `wide`.
 fn fast(c: &Case, wide: bool) -> Vec<i32> {
+    with_layer(c, wide, |layer, bias| {
+        let mut out = std::vec![i32::MIN; layer.out_len()];
+        run_layer(layer, &c.x, bias, &mut out, |acc, _| acc);
+        out
+    })
+}
+
+/// The x86-64 layer at `level` with `weights` on the same case (`None` when it refuses the
+/// layer: an odd number of input channels).
+#[cfg(target_arch = "x86_64")]
+fn fast_x86(c: &Case, level: crate::kernel::x86::Level, weights: x86::Weights) -> Option<Vec<i32>> {
+    with_layer(c, true, |layer, bias| {
+        let mut out = std::vec![i32::MIN; layer.out_len()];
+        x86::run_layer_x86(level, weights, layer, &c.x, bias, &mut out, &|acc, _| acc)
+            .then_some(out)
+    })
+}
+
+/// Builds the runtime's layer of the case (weights packed into the quad layout, and widened when
+/// `wide`) and hands it and its biases to `f`.
+fn with_layer<R>(c: &Case, wide: bool, f: impl FnOnce(&Layer<'_>, &[u8]) -> R) -> R {
     let [ic, ih, iw] = c.in_shape;
     let oc = c.out_c;
     let (kind, t, geom) = if c.k == 0 {
@@ -166,9 +187,7 @@ fn fast(c: &Case, wide: bool) -> Vec<i32> {
         bias: &bias,
         requant: &requant,
     };
-    let mut out = std::vec![i32::MIN; layer.out_len()];
-    run_layer(&layer, &c.x, &bias, &mut out, |acc, _| acc);
-    out
+    f(&layer, &bias)
 }
 
 proptest! {
@@ -182,6 +201,30 @@ proptest! {
     fn fast_layer_matches_the_definition(c in case()) {
         let want = reference(&c);
         prop_assert_eq!(fast(&c, false), want.clone());
-        prop_assert_eq!(fast(&c, true), want);
+        prop_assert_eq!(fast(&c, true), want.clone());
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::kernel::x86::{Level, level};
+            // The wide layer takes every case with an even number of input channels; AVX2 only
+            // where this CPU has it.
+            let cin = if c.k == 0 { c.in_shape.iter().product() } else { c.in_shape[0] };
+            let even = cin % 2 == 0;
+            let mut paths = std::vec![(Level::Sse2, x86::Weights::Wide)];
+            // Every level this CPU has (VNNI implies AVX2).
+            let has = |l: Level| l == Level::Sse2 || level() == l || level() == Level::Vnni;
+            for l in [Level::Avx2, Level::Vnni].into_iter().filter(|&l| has(l)) {
+                paths.push((l, x86::Weights::Wide));
+                paths.push((l, x86::Weights::Quad));
+            }
+            for (l, w) in paths {
+                let got = fast_x86(&c, l, w);
+                prop_assert_eq!(got.is_some(), even, "{:?} {:?}", l, w);
+                if let Some(got) = got {
+                    prop_assert_eq!(got, want.clone(), "{:?} {:?}", l, w);
+                }
+            }
+            // The SSE2 level refuses the int8 weights (the generic path's kernel takes them).
+            prop_assert!(fast_x86(&c, Level::Sse2, x86::Weights::Quad).is_none());
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! [`quad_dot`], all exact (so all give identical bytes):
 //! * [`quad_dot_packed`], portable Rust: two MACs per 32×32→64-bit multiply-accumulate (`SMLAL`
 //!   on a Cortex-M3, where the same loop is hand-written in Thumb-2: `quad_dot_smlal`);
-//! * `quad_dot_sse2` (x86-64 only): `PMADDWD`, eight MACs per instruction;
+//! * `quad_dot_sse2` (x86-64 only): `PMADDWD`, eight MACs per instruction (the generic path's;
+//!   x86-64 mostly runs its own layer loop, below);
 //! * `quad_dot_dsp` (Cortex-M4/M7 with the DSP extension only, crate feature `dsp` on stable):
 //!   `UXTB16`/`SXTB16` unpack a word into int16 pairs for `SMLAD`/`SMLADX`, two MACs per
 //!   instruction;
@@ -27,7 +28,14 @@
 //! * `kernel/portable.rs` (every target): [`quad_dot_packed`], and on every target but the DSP
 //!   one the window buffer's form of the portable kernels (`widen`, `widen_taps`, `quad_dot_acc`);
 //! * `kernel/m3.rs` (Cortex-M3 only): `quad_dot_smlal`;
-//! * `kernel/x86.rs` (x86-64 only): `quad_dot_sse2`;
+//! * `kernel/x86.rs` (x86-64 only): `quad_dot_sse2`; the run-time detection of the instruction
+//!   set (`level`: SSE2, AVX2, or AVX2 + AVX-512 VNNI; `CPUID`/`XGETBV`, no `std`); and the kernels
+//!   of the x86-64 layer loop (`forward/x86.rs`, which `run_layer` hands every layer with an even
+//!   number of input channels when the model has wide weights or the CPU has AVX2): `wide_dot`
+//!   (wide weights: `PMADDWD`/`VPMADDWD`/`VPDPWSSD` straight on the loaded words, the input pair
+//!   broadcast) and `quad_dot_avx2` (the int8 weights: `VPXOR` + `VPSHUFB` zero-extend every
+//!   `w + 128` into its int16 lane, `128 · Σx` subtracted at the end). Both read the layer's int8
+//!   inputs in place, up to eight groups per call;
 //! * `kernel/dsp.rs` (DSP extension only): the whole DSP path: its window form (`widen`, and
 //!   `widen_taps` with its asm routine), `quad_dot_acc`, the batched routine
 //!   `quad_dot_groups_dsp` and `quad_dot_dsp`. `widen_taps` is a whole function per file (not a
@@ -73,7 +81,7 @@ cfg_dsp! {
 ))]
 mod m3;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 /// Most inputs one call may take: keeps the low 24-bit field of the packed accumulator exact
 /// (`|Σ x·(w + 128)| ≤ 256 · 128 · 255 < 2^23`).
@@ -258,6 +266,21 @@ mod tests {
     use crate::format::WeightGeometry;
     use crate::rng::Rng;
     use std::vec;
+
+    /// Run-time detection agrees with `std`'s.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn detection_agrees_with_std() {
+        let vnni = std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512f");
+        let want = match (std::is_x86_feature_detected!("avx2"), vnni) {
+            (true, true) => x86::Level::Vnni,
+            (true, false) => x86::Level::Avx2,
+            _ => x86::Level::Sse2,
+        };
+        assert_eq!(x86::level(), want);
+    }
 
     /// The fast kernel against the reference on random windows and weights, extremes included.
     #[test]
