@@ -41,10 +41,11 @@ recipes=(
   "wgan-sn|--loss wgan --spectral-norm --optimizer adam --lr-g 1e-4 --lr-d 4e-4 --beta1 0 --beta2 0.9 --n-critic 1"
   "ns-gan|--loss ns-gan"
   "hinge-sn|--loss hinge --spectral-norm"
-  "ns-gan-r1|--loss ns-gan --r1 1"
+  "ns-gan-r1|--loss ns-gan --r1 1 --conditional false"
   "hinge-r1|--loss hinge --r1 1"
   "ns-gan-r1-wide|--loss ns-gan --r1 1 --critic wide"
   "ns-gan-r1-deep|--loss ns-gan --r1 1 --critic deep"
+  "ns-gan-r1-cond|--loss ns-gan --r1 1 --conditional"
 )
 
 # TINYGAN_BIN / TINYGAN_EXAMPLES: prebuilt binaries (e.g. copies, so that rebuilding during a long

@@ -76,6 +76,21 @@ fn wrong_arguments_are_rejected_with_a_message() {
         "--iters must be at least 1",
     );
     assert_clean_failure(&tinygan(&["frobnicate"]), "unrecognized subcommand");
+    assert_clean_failure(
+        &tinygan(&["train", "--conditional", "maybe"]),
+        "invalid value 'maybe'",
+    );
+    // On --resume only the learning rates and the averaging may change.
+    let run = tempfile::tempdir().unwrap();
+    let run = run.path().to_str().unwrap();
+    assert_clean_failure(
+        &tinygan(&["train", "--run", run, "--resume", "--loss", "hinge"]),
+        "--loss cannot change on --resume",
+    );
+    assert_clean_failure(
+        &tinygan(&["train", "--run", run, "--resume", "--conditional", "false"]),
+        "--conditional cannot change on --resume",
+    );
 }
 
 #[test]

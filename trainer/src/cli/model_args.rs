@@ -5,7 +5,7 @@ use clap::Args;
 use super::values::{CriticArg, LossArg, OptimizerArg, PresetArg};
 use crate::config::{
     DEFAULT_BATCH, DEFAULT_CLIP, DEFAULT_LAMBDA, DEFAULT_PRESET, DEFAULT_R1_EVERY, DEFAULT_SEED,
-    Retune, TrainConfig,
+    Retune, TrainConfig, default_conditional,
 };
 use crate::data::Dataset;
 use crate::model::Preset;
@@ -20,9 +20,10 @@ pub struct ModelArgs {
     /// Objective [default: the preset's recipe (`Recipe::default_for`, from the recipe study)].
     #[arg(long, value_enum)]
     pub loss: Option<LossArg>,
-    /// Condition G and D on the digit class.
-    #[arg(long)]
-    pub conditional: bool,
+    /// Condition G and D on the digit class (`--conditional false`: unconditional) [default: on
+    /// for tiny and dcgan, from the conditioning study; off for mlp].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub conditional: Option<bool>,
     /// Spectral normalisation in the critic (for `wgan` it replaces weight clipping).
     #[arg(long)]
     pub spectral_norm: bool,
@@ -123,7 +124,7 @@ impl ModelArgs {
         let fixed = [
             ("--preset", self.preset() != DEFAULT_PRESET),
             ("--loss", self.loss.is_some()),
-            ("--conditional", self.conditional),
+            ("--conditional", self.conditional.is_some()),
             ("--spectral-norm", self.spectral_norm),
             ("--critic", self.critic != CriticArg::Standard),
             ("--n-critic", self.n_critic.is_some()),
@@ -156,7 +157,10 @@ impl ModelArgs {
         let recipe = self.recipe();
         TrainConfig::new(self.preset(), recipe.loss, recipe.n_critic, recipe.optim)
             .with_dataset(dataset)
-            .with_conditional(self.conditional)
+            .with_conditional(
+                self.conditional
+                    .unwrap_or_else(|| default_conditional(self.preset())),
+            )
             .with_spectral_norm(recipe.spectral_norm)
             .with_critic(Some(self.critic.into()))
             .with_batch(self.batch)
@@ -233,6 +237,17 @@ mod tests {
                 "{args:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn conditioning_follows_the_preset_unless_given() {
+        let cond = |args: &[&str]| model(args).config(Dataset::Mnist).conditional;
+        assert!(cond(&[]) && cond(&["--preset", "dcgan"]) && cond(&["--loss", "hinge"]));
+        assert!(!cond(&["--preset", "mlp"]));
+        assert!(!cond(&["--conditional", "false"]));
+        assert!(cond(&["--preset", "mlp", "--conditional"]));
+        assert!(cond(&["--conditional", "true"]));
+        assert!(Cli::try_parse_from(["tinygan", "bench", "--conditional", "maybe"]).is_err());
     }
 
     #[test]
