@@ -422,8 +422,12 @@ fn a_second_trainer_on_a_run_in_use_is_refused() {
     let r = run.to_str().unwrap();
     let train = |extra: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tinygan"));
-        c.args(["train", "--preset", "tiny", "--batch", "8"])
-            .args(["--checkpoint-every", "100000", "--device", "cpu"])
+        c.arg("train");
+        // The model flags only when starting: `--resume` refuses them (the run keeps its own).
+        if !extra.contains(&"--resume") {
+            c.args(["--preset", "tiny", "--batch", "8"]);
+        }
+        c.args(["--checkpoint-every", "100000", "--device", "cpu"])
             .args(["--data", &data, "--run", r])
             .args(extra)
             .env_remove("TINYGAN_DATA");
