@@ -109,6 +109,44 @@ fn dot_by_chunks(
     }
 }
 
+/// How a layer's windows tile its output: output channels `cout`, stride `s`, padding `p`, `taps`
+/// per side, and `nby × nbx` windows (a dense layer is one 1×1 window with stride 1).
+pub(crate) struct WindowGrid {
+    pub(crate) cout: usize,
+    pub(crate) s: usize,
+    pub(crate) p: usize,
+    pub(crate) taps: usize,
+    pub(crate) nby: usize,
+    pub(crate) nbx: usize,
+}
+
+/// The window grid of layer `l` (the one place it is derived, for every layer loop).
+#[inline(always)]
+pub(crate) fn window_grid(l: &Layer<'_>) -> WindowGrid {
+    let [_, oh, ow] = l.out_shape;
+    match l.kind {
+        LayerKind::Dense => WindowGrid {
+            cout: l.geom.values,
+            s: 1,
+            p: 0,
+            taps: 1,
+            nby: 1,
+            nbx: 1,
+        },
+        LayerKind::ConvTranspose => {
+            let (s, p) = (l.stride, l.padding);
+            WindowGrid {
+                cout: l.out_shape[0],
+                s,
+                p,
+                taps: l.taps,
+                nby: (oh - 1 + p) / s + 1,
+                nbx: (ow - 1 + p) / s + 1,
+            }
+        }
+    }
+}
+
 /// Runs one validated layer; `epilogue(acc, requant_exp)` turns each accumulator (bias included)
 /// into an output. Not inlined: one stack frame (window buffer) at a time, whichever layer runs.
 /// On x86-64 the layer goes to the host's own loop (`forward/x86.rs`) when it takes it (wide
@@ -133,16 +171,16 @@ pub(crate) fn run_layer<T>(
     let g = l.geom;
     let cin = g.cin;
     let pairs_bytes = g.pairs() * QUAD_PAIR_BYTES;
-    let (cout, s, p, t) = match l.kind {
-        LayerKind::Dense => (g.values, 1, 0, 1),
-        LayerKind::ConvTranspose => (l.out_shape[0], l.stride, l.padding, l.taps),
-    };
+    let WindowGrid {
+        cout,
+        s,
+        p,
+        taps: t,
+        nby,
+        nbx,
+    } = window_grid(l);
     let [_, ih, iw] = l.in_shape;
     let [_, oh, ow] = l.out_shape;
-    let (nby, nbx) = match l.kind {
-        LayerKind::Dense => (1, 1),
-        LayerKind::ConvTranspose => ((oh - 1 + p) / s + 1, (ow - 1 + p) / s + 1),
-    };
     let mut xs = [0i32; XS_MAX];
     // Per window (zeroed once here, not per window: only the entries a window writes are read).
     let mut taps = [(0usize, 0usize); MAX_TAPS * MAX_TAPS];

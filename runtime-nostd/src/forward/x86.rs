@@ -10,8 +10,8 @@
 //! x86-64 only (the `cfg` is on its `mod` line in `forward.rs`); exact, so the bytes are those
 //! of the generic path (the property test in `forward/tests.rs` runs every level this CPU has).
 
-use super::{Layer, i32_at};
-use crate::format::{LayerKind, MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WIDE_PER_QUAD};
+use super::{Layer, WindowGrid, i32_at, window_grid};
+use crate::format::{MAX_TAPS, QUAD, QUAD_PAIR_BYTES, WIDE_PER_QUAD};
 use crate::kernel::x86::{Level, Run, quad_dot_avx2, wide_dot};
 
 /// Most groups of one kernel call.
@@ -175,16 +175,16 @@ fn layer<T>(
         Weights::Wide => QUAD_PAIR_BYTES * WIDE_PER_QUAD / 4,
         Weights::Quad => QUAD_PAIR_BYTES,
     };
-    let (cout, s, p, taps) = match l.kind {
-        LayerKind::Dense => (g.values, 1, 0, 1),
-        LayerKind::ConvTranspose => (l.out_shape[0], l.stride, l.padding, l.taps),
-    };
+    let WindowGrid {
+        cout,
+        s,
+        p,
+        taps,
+        nby,
+        nbx,
+    } = window_grid(l);
     let [_, ih, iw] = l.in_shape;
     let [_, oh, ow] = l.out_shape;
-    let (nby, nbx) = match l.kind {
-        LayerKind::Dense => (1, 1),
-        LayerKind::ConvTranspose => ((oh - 1 + p) / s + 1, (ow - 1 + p) / s + 1),
-    };
     let sh = Shape {
         cin: g.cin,
         taps,
