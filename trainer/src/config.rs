@@ -123,12 +123,7 @@ impl Retune {
     /// ```
     pub fn apply(&self, cfg: &TrainConfig) -> anyhow::Result<TrainConfig> {
         let mut out = cfg.clone();
-        let optim = &mut out.optim;
-        if let Some(lr) = self.lr {
-            (optim.lr, optim.lr_g, optim.lr_d) = (lr, None, None);
-        }
-        optim.lr_g = self.lr_g.or(optim.lr_g);
-        optim.lr_d = self.lr_d.or(optim.lr_d);
+        out.optim.set_rates(self.lr, self.lr_g, self.lr_d);
         if let Some(e) = self.ema {
             anyhow::ensure!(
                 cfg.keeps_average() && e > 0.0,

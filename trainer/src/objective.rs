@@ -119,6 +119,17 @@ impl Recipe {
 }
 
 impl OptimSettings {
+    /// Sets the learning rates given: `lr` for both networks (dropping their own rates), then
+    /// `lr_g` / `lr_d` for one network each (the `--lr`, `--lr-g`, `--lr-d` rule, at the start of
+    /// a run and on `--resume`).
+    pub fn set_rates(&mut self, lr: Option<f64>, lr_g: Option<f64>, lr_d: Option<f64>) {
+        if let Some(lr) = lr {
+            (self.lr, self.lr_g, self.lr_d) = (lr, None, None);
+        }
+        self.lr_g = lr_g.or(self.lr_g);
+        self.lr_d = lr_d.or(self.lr_d);
+    }
+
     /// The generator's learning rate.
     pub fn lr_g(&self) -> f64 {
         self.lr_g.unwrap_or(self.lr)

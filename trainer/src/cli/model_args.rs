@@ -103,11 +103,7 @@ impl ModelArgs {
                 (optim.beta1, optim.beta2) = (0.5, 0.9);
             }
         }
-        if let Some(lr) = self.lr {
-            (optim.lr, optim.lr_g, optim.lr_d) = (lr, None, None);
-        }
-        optim.lr_g = self.lr_g.or(optim.lr_g);
-        optim.lr_d = self.lr_d.or(optim.lr_d);
+        optim.set_rates(self.lr, self.lr_g, self.lr_d);
         if let Some(b) = self.beta1 {
             optim.beta1 = b;
         }
