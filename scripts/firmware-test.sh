@@ -4,7 +4,7 @@
 #      TINYGAN_FW_SKIP_INSTALL=1 to only use what is there),
 #   2. build both boards (LM3S6965 for QEMU, Raspberry Pi Pico),
 #   3. the firmware crates' host unit tests and doc tests (driver, app),
-#   4. the QEMU end-to-end test: cargo test --release -p tinygan-tests --test firmware_qemu.
+#   4. the QEMU end-to-end test: cargo test --release --workspace --test firmware_qemu.
 # Any missing piece is a failure, never a skip.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,6 +32,8 @@ fi
 
 # scripts/test.sh runs the QEMU test with the rest of the workspace's tests.
 if [ "${TINYGAN_FW_SKIP_QEMU_TEST:-0}" != 1 ]; then
+    # shellcheck source=env.sh
+    source "$root/scripts/env.sh"  # the shared warm build directory
     cd "$root"
-    cargo test --release -p tinygan-tests --test firmware_qemu
+    cargo test --release --workspace --test firmware_qemu
 fi

@@ -1,5 +1,7 @@
 //! Choosing the compute device once, from `--device auto | cpu | wgpu`.
 
+use std::path::Path;
+
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -45,8 +47,29 @@ pub fn choose(choice: DeviceChoice) -> Result<Chosen, DeviceError> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu()),
         DeviceChoice::Wgpu => wgpu(false),
+        DeviceChoice::Auto if !may_have_gpu(Path::new("/dev")) => Ok(cpu()),
         DeviceChoice::Auto => Ok(wgpu(true).unwrap_or_else(|_| cpu())),
     }
+}
+
+/// Whether a hardware GPU may be there for `--device auto` to find, judged from the device nodes
+/// under `dev` (`/dev`). On Linux every driver wgpu can use exposes one (`dri/renderD*`,
+/// `nvidia*`, WSL2's `dxg`); without any, probing would only load the software Vulkan driver, whose
+/// window-system set-up prints `error: XDG_RUNTIME_DIR is invalid ...` on a headless machine, so
+/// auto goes straight to the CPU. Elsewhere it always probes.
+fn may_have_gpu(dev: &Path) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let names = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+    };
+    names(&dev.join("dri")).any(|n| n.starts_with("renderD"))
+        || names(dev).any(|n| n.starts_with("nvidia") || n == "dxg")
 }
 
 /// Runs the wgpu backend without kernel fusion unless the user set `BURN_FUSION_MAX_EXPLORATIONS`.
@@ -111,4 +134,29 @@ fn wgpu(hardware_only: bool) -> Result<Chosen, DeviceError> {
 #[cfg(not(feature = "wgpu"))]
 fn wgpu(_hardware_only: bool) -> Result<Chosen, DeviceError> {
     Err(DeviceError::NotBuilt)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::may_have_gpu;
+
+    #[test]
+    fn auto_probes_only_with_a_gpu_device_node() {
+        let dev = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dev.path().join("dri")).unwrap();
+        std::fs::write(dev.path().join("null"), b"").unwrap();
+        std::fs::write(dev.path().join("dri/card0"), b"").unwrap();
+        assert!(
+            !may_have_gpu(dev.path()),
+            "a display-only card node is no render node"
+        );
+        std::fs::write(dev.path().join("dri/renderD128"), b"").unwrap();
+        assert!(may_have_gpu(dev.path()));
+        for node in ["nvidia0", "dxg"] {
+            let dev = tempfile::tempdir().unwrap();
+            std::fs::write(dev.path().join(node), b"").unwrap();
+            assert!(may_have_gpu(dev.path()), "{node}");
+        }
+        assert!(!may_have_gpu(&dev.path().join("missing")));
+    }
 }

@@ -184,8 +184,13 @@ pub(super) fn train(a: TrainArgs) -> anyhow::Result<()> {
             ..opts
         };
         eprintln!(
-            "training {} / {} on {} → {}",
+            "training {}{} / {} on {} → {}",
             cfg.preset.name(),
+            if cfg.conditional {
+                " (class-conditional)"
+            } else {
+                ""
+            },
             cfg.loss.name(),
             chosen.description,
             run_dir.display()
