@@ -149,8 +149,9 @@ impl<'a> Model<'a> {
     /// fast.use_wide_weights(&wide).unwrap();
     /// let (mut scratch, mut a, mut b) = (TinyScratch::new(), [0u8; 784], [0u8; 784]);
     /// let z = [0.5f32; 64];
-    /// model.generate(&z, None, &mut scratch, &mut a).unwrap();
-    /// fast.generate(&z, None, &mut scratch, &mut b).unwrap();
+    /// let label = (model.num_classes() > 0).then_some(3); // the shipped blob is conditional
+    /// model.generate(&z, label, &mut scratch, &mut a).unwrap();
+    /// fast.generate(&z, label, &mut scratch, &mut b).unwrap();
     /// assert_eq!(a, b);
     /// assert!(fast.use_wide_weights(&wide[1..]).is_err());
     /// # }
