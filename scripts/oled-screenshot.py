@@ -45,12 +45,12 @@ def main() -> int:
                 if line.startswith("BLOB ERROR"):
                     # The firmware draws its error screen and stops: capture that, then fail.
                     blob_error = line.strip()
-                    qmp = connect(sock_path)
+                    qmp = Qmp(sock_path)
                     break
                 if line.startswith("FRAME"):
                     frames += 1
                     if qmp is None:
-                        qmp = connect(sock_path)
+                        qmp = Qmp(sock_path)
                     if frames == want:
                         break
                     # Pressed, then released 100 ms later (buttons act on release).
@@ -74,7 +74,7 @@ def main() -> int:
     return 0
 
 
-class connect:
+class Qmp:
     """A minimal QMP session: the greeting, `qmp_capabilities`, then one reply per command."""
 
     def __init__(self, path: str):
